@@ -1,0 +1,302 @@
+"""The local index: chunks with embeddings (pgvector, HNSW) and tsvectors (GIN) in PostgreSQL.
+
+Hybrid search runs both retrievers in one statement and fuses their rankings with reciprocal
+rank fusion (Cormack et al., SIGIR 2009): score = sum(1 / (k + rank)).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from documents.backends.base import IndexingError, IndexResult, ProgressCallback, SearchHit
+from documents.backends.embeddings import Embedder, get_embedder
+from documents.chunking import PageText, chunk_pages
+from documents.models import Chunk, DocumentStage
+
+if TYPE_CHECKING:
+    from documents.backends.base import SearchMode
+    from documents.models import Corpus, Document, Page
+
+logger = logging.getLogger(__name__)
+
+# pgvector's HNSW indexes `vector` up to 2,000 dimensions and `halfvec` up to 4,000.
+_VECTOR_INDEX_MAX_DIMS = 2000
+_HALFVEC_INDEX_MAX_DIMS = 4000
+
+
+def vector_type(dims: int) -> str:
+    """The column type HNSW indexes embeddings of `dims` dimensions as (never user input)."""
+    kind = "vector" if dims <= _VECTOR_INDEX_MAX_DIMS else "halfvec"
+    return f"{kind}({int(dims)})"
+
+
+def vector_expression(dims: int, column: str = "embedding") -> str:
+    """The indexed expression; queries must repeat it exactly for the planner to use the index."""
+    return f"(({column})::{vector_type(dims)})"
+
+
+def hnsw_index_sql(dims: int, *, concurrently: bool = False) -> str:
+    if dims > _HALFVEC_INDEX_MAX_DIMS:
+        raise IndexingError(
+            f"Embeddings of {dims} dimensions cannot be indexed (pgvector's limit is "
+            f"{_HALFVEC_INDEX_MAX_DIMS}); choose a smaller model or fewer dimensions.",
+            retryable=False,
+        )
+    opclass = "vector_cosine_ops" if dims <= _VECTOR_INDEX_MAX_DIMS else "halfvec_cosine_ops"
+    return (
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS "
+        f"chunk_embedding_hnsw_{int(dims)} ON documents_chunk "
+        f"USING hnsw ({vector_expression(dims)} {opclass}) "
+        f"WHERE vector_dims(embedding) = {int(dims)}"
+    )
+
+
+class PgvectorBackend:
+    key: str
+
+    def __init__(self, *, key: str, embed_batch_size: int | None = None) -> None:
+        self.key = key
+        self._embed_batch_size = embed_batch_size
+
+    # --- corpus lifecycle -------------------------------------------------------------------
+
+    def prepare_corpus(self, *, corpus: Corpus) -> None:
+        embedder = get_embedder(corpus.embedding_model)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM pg_ts_config WHERE cfgname = %s", [corpus.text_search_config]
+            )
+            if cursor.fetchone() is None:
+                raise IndexingError(
+                    f"PostgreSQL has no text search configuration {corpus.text_search_config!r}.",
+                    retryable=False,
+                )
+            cursor.execute(
+                "SELECT 1 FROM pg_class WHERE relname = %s",
+                [f"chunk_embedding_hnsw_{embedder.dimensions}"],
+            )
+            if cursor.fetchone() is None:
+                # Outside a transaction the index is built without blocking writers.
+                cursor.execute(
+                    hnsw_index_sql(embedder.dimensions, concurrently=connection.get_autocommit())
+                )
+
+    def remove_corpus(self, *, corpus: Corpus) -> None:
+        """Chunks go with the corpus row (ON DELETE CASCADE); nothing lives elsewhere."""
+
+    # --- documents ------------------------------------------------------------------------
+
+    def index_document(
+        self,
+        *,
+        document: Document,
+        pages: Sequence[Page],
+        markup: str,
+        progress: ProgressCallback,
+    ) -> IndexResult:
+        corpus = document.corpus
+        embedder = get_embedder(corpus.embedding_model)
+        progress(DocumentStage.CHUNKING, 0.0)
+        page_texts = [PageText(page.number, page.text, page.char_start) for page in pages]
+        chunks = chunk_pages(
+            page_texts,
+            tokenizer=embedder.tokenizer(),
+            max_tokens=min(corpus.chunk_size_tokens, embedder.max_tokens),
+            overlap_tokens=corpus.chunk_overlap_tokens,
+            markdown=markup == "markdown",
+        )
+        if not chunks:
+            raise IndexingError("The document has no text to index.", retryable=False)
+
+        progress(DocumentStage.EMBEDDING, 0.0)
+        vectors, tokens = self._embed(embedder, [chunk.text for chunk in chunks], progress)
+
+        progress(DocumentStage.INDEXING, 0.0)
+        rows = [
+            Chunk(
+                document=document,
+                corpus=corpus,
+                ordinal=ordinal,
+                text=chunk.text,
+                page_start=chunk.page_start,
+                page_end=chunk.page_end,
+                char_start=chunk.char_start,
+                char_end=chunk.char_end,
+                token_count=chunk.token_count,
+                embedding=vector,
+            )
+            for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
+        ]
+        # Replace the document's chunks in one transaction: readers see old or new, never half.
+        with transaction.atomic():
+            Chunk.objects.filter(document=document).delete()
+            Chunk.objects.bulk_create(rows, batch_size=500)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE documents_chunk SET search_vector = to_tsvector(%s::regconfig, text) "
+                    "WHERE document_id = %s",
+                    [corpus.text_search_config, document.pk],
+                )
+        return IndexResult(chunk_count=len(rows), embedding_tokens=tokens)
+
+    def _embed(
+        self, embedder: Embedder, texts: list[str], progress: ProgressCallback
+    ) -> tuple[np.ndarray, int]:
+        batch = self._embed_batch_size or max(embedder.batch_size * 4, 64)
+        parts: list[np.ndarray] = []
+        tokens = 0
+        for start in range(0, len(texts), batch):
+            result = embedder.embed(texts[start : start + batch])
+            parts.append(result.vectors)
+            tokens += result.tokens
+            progress(DocumentStage.EMBEDDING, min(1.0, (start + batch) / len(texts)))
+        return np.concatenate(parts), tokens
+
+    def remove_document(self, *, document: Document) -> None:
+        """Chunks are deleted with the document row (ON DELETE CASCADE)."""
+
+    # --- search ---------------------------------------------------------------------------
+
+    def search(
+        self, *, corpus: Corpus, query: str, k: int, mode: SearchMode = "hybrid"
+    ) -> list[SearchHit]:
+        query = query.strip()
+        if not query:
+            return []
+        started = time.perf_counter()
+        candidates = max(k, settings.SEARCH_CANDIDATES)
+        embedder = get_embedder(corpus.embedding_model)
+        vector = embedder.embed_query(query) if mode != "fulltext" else None
+        sql, params = search_sql(
+            corpus_id=corpus.pk,
+            dims=embedder.dimensions,
+            text_search_config=corpus.text_search_config,
+            query=query,
+            vector=vector,
+            k=k,
+            candidates=candidates,
+            mode=mode,
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            ef_search = int(max(settings.SEARCH_HNSW_EF_SEARCH, candidates))
+            cursor.execute(
+                f"SET LOCAL hnsw.ef_search = {ef_search}; "
+                "SET LOCAL hnsw.iterative_scan = relaxed_order"
+            )
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        logger.debug(
+            "search corpus=%s mode=%s hits=%s ms=%.1f",
+            corpus.pk,
+            mode,
+            len(rows),
+            (time.perf_counter() - started) * 1000,
+        )
+        return [
+            SearchHit(
+                chunk_id=row[0],
+                document_id=row[1],
+                document=row[2],
+                page_start=row[3],
+                page_end=row[4],
+                char_start=row[5],
+                char_end=row[6],
+                text=row[7],
+                score=float(row[8]),
+            )
+            for row in rows
+        ]
+
+
+# Lexemes of the question OR-ed together: a question's words should widen recall, not all be
+# required as websearch_to_tsquery would. Quoting keeps stemmed lexemes as they are.
+_OR_QUERY = """
+    SELECT coalesce(string_agg(
+        '''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | '
+    ), '')::tsquery
+    FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(query)s))) AS lexeme
+"""
+
+
+def search_sql(
+    *,
+    corpus_id: int,
+    dims: int,
+    text_search_config: str,
+    query: str,
+    vector: np.ndarray | None,
+    k: int,
+    candidates: int,
+    mode: SearchMode,
+) -> tuple[str, dict[str, Any]]:
+    """One statement: the retrievers as CTEs, fused with reciprocal rank fusion."""
+    params: dict[str, Any] = {
+        "corpus": corpus_id,
+        "config": text_search_config,
+        "query": query,
+        "k": k,
+        "candidates": candidates,
+        "rrf_k": settings.SEARCH_RRF_K,
+    }
+    ctes: list[str] = []
+    if mode in ("hybrid", "vector"):
+        assert vector is not None
+        params["vector"] = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+        expr = vector_expression(dims, "c.embedding")
+        cast = vector_type(dims)
+        # Only integer dimensions are formatted into the SQL; every value is a bound parameter.
+        ctes.append(
+            f"""vec AS (
+                SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM (
+                    SELECT c.id, {expr} <=> %(vector)s::{cast} AS distance
+                    FROM documents_chunk c
+                    JOIN documents_document d ON d.id = c.document_id AND d.status = 'ready'
+                    WHERE c.corpus_id = %(corpus)s AND vector_dims(c.embedding) = {int(dims)}
+                    ORDER BY distance
+                    LIMIT %(candidates)s
+                ) v
+            )"""  # noqa: S608
+        )
+    if mode in ("hybrid", "fulltext"):
+        ctes.append(f"q(terms) AS ({_OR_QUERY})")
+        ctes.append(
+            """fts AS (
+                SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM (
+                    SELECT c.id, ts_rank_cd(c.search_vector, (SELECT terms FROM q), 1) AS score
+                    FROM documents_chunk c
+                    JOIN documents_document d ON d.id = c.document_id AND d.status = 'ready'
+                    WHERE c.corpus_id = %(corpus)s AND c.search_vector @@ (SELECT terms FROM q)
+                    ORDER BY score DESC
+                    LIMIT %(candidates)s
+                ) f
+            )"""
+        )
+    ranked = {
+        "hybrid": "SELECT id, rank FROM vec UNION ALL SELECT id, rank FROM fts",
+        "vector": "SELECT id, rank FROM vec",
+        "fulltext": "SELECT id, rank FROM fts",
+    }[mode]
+    sql = f"""
+        WITH {", ".join(ctes)},
+        fused AS (
+            SELECT id, sum(1.0 / (%(rrf_k)s + rank)) AS score
+            FROM ({ranked}) ranked
+            GROUP BY id
+            ORDER BY score DESC, id
+            LIMIT %(k)s
+        )
+        SELECT c.id, c.document_id, d.filename, c.page_start, c.page_end, c.char_start,
+               c.char_end, c.text, fused.score
+        FROM fused
+        JOIN documents_chunk c ON c.id = fused.id
+        JOIN documents_document d ON d.id = c.document_id
+        ORDER BY fused.score DESC, c.id
+    """  # noqa: S608
+    return sql, params

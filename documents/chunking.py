@@ -1,0 +1,127 @@
+"""Token-aware splitting of a document's pages into passages. Pure functions, no database.
+
+Consecutive short pages are packed together (a chunk then spans a page range); a page longer
+than the budget is split on its own by `semantic-text-splitter`, which cuts at the highest
+semantic level that fits (headings and sections for markdown, then paragraphs, sentences,
+words) and counts tokens with the embedding model's own tokenizer, so no chunk is silently
+truncated by the model's window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from semantic_text_splitter import MarkdownSplitter, TextSplitter
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+PAGE_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class PageText:
+    number: int
+    text: str
+    char_start: int  # offset of the page in the document text
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    text: str
+    page_start: int
+    page_end: int
+    char_start: int  # document-text coordinates, end exclusive
+    char_end: int
+    token_count: int
+
+
+def layout_pages(texts: Sequence[str]) -> list[PageText]:
+    """Place page texts in document coordinates: pages joined with PAGE_SEPARATOR."""
+    pages: list[PageText] = []
+    offset = 0
+    for number, text in enumerate(texts, start=1):
+        pages.append(PageText(number=number, text=text, char_start=offset))
+        offset += len(text) + len(PAGE_SEPARATOR)
+    return pages
+
+
+def chunk_pages(
+    pages: Sequence[PageText],
+    *,
+    tokenizer: Tokenizer,
+    max_tokens: int,
+    overlap_tokens: int,
+    markdown: bool = False,
+) -> list[TextChunk]:
+    if max_tokens < 16:
+        raise ValueError("max_tokens must be at least 16")
+    if not 0 <= overlap_tokens < max_tokens // 2:
+        raise ValueError("overlap_tokens must be between 0 and half of max_tokens")
+    pages = [page for page in pages if page.text.strip()]
+    if not pages:
+        return []
+    splitter_class = MarkdownSplitter if markdown else TextSplitter
+    splitter = splitter_class.from_huggingface_tokenizer(
+        tokenizer, capacity=max_tokens, overlap=overlap_tokens, trim=True
+    )
+    page_tokens = _count_tokens(tokenizer, [page.text for page in pages])
+
+    chunks: list[TextChunk] = []
+    group: list[PageText] = []
+    group_tokens = 0
+
+    def flush() -> None:
+        nonlocal group, group_tokens
+        if group:
+            text = PAGE_SEPARATOR.join(page.text for page in group)
+            chunks.append(
+                TextChunk(
+                    text=text,
+                    page_start=group[0].number,
+                    page_end=group[-1].number,
+                    char_start=group[0].char_start,
+                    char_end=group[-1].char_start + len(group[-1].text),
+                    token_count=group_tokens,
+                )
+            )
+        group, group_tokens = [], 0
+
+    for page, tokens in zip(pages, page_tokens, strict=True):
+        if tokens > max_tokens:
+            flush()
+            for offset, piece in splitter.chunk_indices(page.text):
+                start = page.char_start + offset
+                chunks.append(
+                    TextChunk(
+                        text=piece,
+                        page_start=page.number,
+                        page_end=page.number,
+                        char_start=start,
+                        char_end=start + len(piece),
+                        token_count=0,  # counted below, in one batch
+                    )
+                )
+            continue
+        # The separator costs no tokens with WordPiece/BPE tokenizers that drop whitespace.
+        if group and group_tokens + tokens > max_tokens:
+            flush()
+        group.append(page)
+        group_tokens += tokens
+    flush()
+
+    uncounted = [i for i, chunk in enumerate(chunks) if chunk.token_count == 0]
+    counts = _count_tokens(tokenizer, [chunks[i].text for i in uncounted])
+    for i, count in zip(uncounted, counts, strict=True):
+        chunks[i] = replace(chunks[i], token_count=count)
+    return chunks
+
+
+def _count_tokens(tokenizer: Tokenizer, texts: list[str]) -> list[int]:
+    if not texts:
+        return []
+    return [
+        len(encoding.ids) for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)
+    ]

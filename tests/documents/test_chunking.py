@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from documents.backends.embeddings import bundled_tokenizer
+from documents.chunking import PAGE_SEPARATOR, chunk_pages, layout_pages
+
+PARAGRAPH = (
+    "The quarterly revenue of the northern division grew by twelve percent, driven by "
+    "strong demand for industrial pumps and a recovery in spare-parts orders. "
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return bundled_tokenizer()
+
+
+def tokens(tokenizer, text: str) -> int:
+    return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def document_text(texts: list[str]) -> str:
+    return PAGE_SEPARATOR.join(texts)
+
+
+def test_no_chunk_exceeds_the_token_budget(tokenizer):
+    texts = ["\n\n".join(PARAGRAPH * 3 for _ in range(20))]
+    chunks = chunk_pages(
+        layout_pages(texts), tokenizer=tokenizer, max_tokens=120, overlap_tokens=20
+    )
+    assert len(chunks) > 5
+    assert all(tokens(tokenizer, c.text) <= 120 for c in chunks)
+    assert all(c.token_count == tokens(tokenizer, c.text) for c in chunks)
+
+
+def test_offsets_point_at_the_chunk_text_in_the_document(tokenizer):
+    texts = ["Short first page.", "\n\n".join(PARAGRAPH * 2 for _ in range(15)), "Last page."]
+    full = document_text(texts)
+    chunks = chunk_pages(
+        layout_pages(texts), tokenizer=tokenizer, max_tokens=100, overlap_tokens=10
+    )
+    for chunk in chunks:
+        assert full[chunk.char_start : chunk.char_end] == chunk.text
+
+
+def test_long_page_chunks_overlap(tokenizer):
+    sentences = " ".join(f"Sentence number {i} talks about topic {i * 7}." for i in range(200))
+    chunks = chunk_pages(
+        layout_pages([sentences]), tokenizer=tokenizer, max_tokens=80, overlap_tokens=20
+    )
+    assert len(chunks) > 3
+    for first, second in itertools.pairwise(chunks):
+        assert second.char_start < first.char_end, "consecutive chunks should share text"
+
+
+def test_short_pages_are_packed_and_keep_their_page_range(tokenizer):
+    texts = [f"Slide {n}: revenue was {n} million." for n in range(1, 7)]
+    chunks = chunk_pages(layout_pages(texts), tokenizer=tokenizer, max_tokens=40, overlap_tokens=0)
+    assert len(chunks) >= 2
+    assert chunks[0].page_start == 1
+    assert chunks[0].page_end > 1
+    assert chunks[-1].page_end == 6
+    covered = [p for c in chunks for p in range(c.page_start, c.page_end + 1)]
+    assert covered == list(range(1, 7))
+
+
+def test_long_page_is_split_without_crossing_into_other_pages(tokenizer):
+    texts = ["Cover.", "\n\n".join(PARAGRAPH for _ in range(40)), "Appendix."]
+    chunks = chunk_pages(
+        layout_pages(texts), tokenizer=tokenizer, max_tokens=100, overlap_tokens=10
+    )
+    middle = [c for c in chunks if c.page_start == 2]
+    assert len(middle) > 3
+    assert all(c.page_end == 2 for c in middle)
+
+
+def test_empty_pages_are_skipped_but_numbering_is_kept(tokenizer):
+    texts = ["", "Only the second page has text.", "   "]
+    chunks = chunk_pages(layout_pages(texts), tokenizer=tokenizer, max_tokens=50, overlap_tokens=0)
+    assert [(c.page_start, c.page_end) for c in chunks] == [(2, 2)]
+    assert chunks[0].text == "Only the second page has text."
+
+
+def test_markdown_chunks_start_at_headings(tokenizer):
+    sections = [
+        f"# Section {n}\n\n" + "\n\n".join(f"Point {n}.{i}: {PARAGRAPH}" for i in range(3))
+        for n in range(1, 6)
+    ]
+    text = "\n\n".join(sections)
+    chunks = chunk_pages(
+        layout_pages([text]), tokenizer=tokenizer, max_tokens=150, overlap_tokens=0, markdown=True
+    )
+    headed = [c for c in chunks if "# Section" in c.text]
+    assert headed
+    assert all(c.text.lstrip().startswith("# Section") for c in headed)
+
+
+def test_paragraph_boundaries_are_preferred_over_mid_sentence_cuts(tokenizer):
+    paragraphs = [f"Paragraph {i}. " + PARAGRAPH for i in range(12)]
+    chunks = chunk_pages(
+        layout_pages(["\n\n".join(paragraphs)]),
+        tokenizer=tokenizer,
+        max_tokens=100,
+        overlap_tokens=0,
+    )
+    assert all(c.text.startswith("Paragraph") for c in chunks)
+
+
+@pytest.mark.parametrize(("max_tokens", "overlap"), [(8, 0), (100, 60), (100, -1)])
+def test_invalid_budgets_are_refused(tokenizer, max_tokens, overlap):
+    with pytest.raises(ValueError, match="must be"):
+        chunk_pages(
+            layout_pages(["text"]),
+            tokenizer=tokenizer,
+            max_tokens=max_tokens,
+            overlap_tokens=overlap,
+        )
