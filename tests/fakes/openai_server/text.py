@@ -77,6 +77,8 @@ def _pdf_text(data: bytes) -> str:
             textpage.close()
             page.close()
         return "\n\n".join(pages)
+    except pypdfium2.PdfiumError as exc:  # a damaged page: the API reports invalid_file
+        raise ExtractionError(str(exc)) from exc
     finally:
         pdf.close()
 
