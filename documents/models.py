@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
@@ -9,6 +10,38 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import VectorField
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+
+class Role(models.TextChoices):
+    """What a member may do in a corpus; each role includes the ones before it."""
+
+    READER = "reader", "Reader (chat and read)"
+    CONTRIBUTOR = "contributor", "Contributor (also upload and delete documents)"
+    MANAGER = "manager", "Manager (also edit the corpus and its members)"
+
+    def at_least(self) -> list[str]:
+        order = list(Role)
+        return [role.value for role in order[order.index(self) :]]
+
+
+class CorpusQuerySet(models.QuerySet["Corpus"]):
+    def for_user(
+        self, user: User | AnonymousUser, role: Role = Role.READER
+    ) -> CorpusQuerySet:
+        """The one place that decides which corpora a user may use in a role: superusers see
+        everything; others what they are granted directly or through a group."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        roles = role.at_least()
+        granted = CorpusMembership.objects.filter(role__in=roles).filter(
+            Q(user=user) | Q(group__in=user.groups.all())
+        )
+        return self.filter(pk__in=granted.values("corpus_id"))
 
 
 class Corpus(models.Model):
@@ -25,11 +58,19 @@ class Corpus(models.Model):
     chunk_overlap_tokens = models.PositiveSmallIntegerField(default=30)
     # A PostgreSQL text search configuration (english, simple, german, ...).
     text_search_config = models.CharField(max_length=50, default="english")
+    # The corpus's OpenAI vector store (openai backend), created on first use.
+    vector_store_id = models.CharField(max_length=100, blank=True)
+    # A key of settings.CHAT_STRATEGIES for new conversations; blank = the backend's default.
+    chat_strategy = models.CharField(max_length=50, blank=True)
+    # Remote objects answer strategies keep per corpus, e.g. {"assistants": {"assistant_id": ...}}.
+    strategy_state = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CorpusQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -37,6 +78,42 @@ class Corpus(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CorpusMembership(models.Model):
+    """Shares a corpus with one user or one group, in a role."""
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="corpus_memberships",
+    )
+    group = models.ForeignKey(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="corpus_memberships",
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.READER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="membership_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["corpus", "user"], name="membership_unique_user"),
+            models.UniqueConstraint(fields=["corpus", "group"], name="membership_unique_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.group} — {self.get_role_display()}"
 
 
 class DocumentStatus(models.TextChoices):
@@ -61,6 +138,11 @@ class DocumentStage(models.TextChoices):
 
 
 class DocumentQuerySet(models.QuerySet["Document"]):
+    def for_user(
+        self, user: User | AnonymousUser, role: Role = Role.READER
+    ) -> DocumentQuerySet:
+        return self.filter(corpus__in=Corpus.objects.for_user(user, role))
+
     def ready(self) -> DocumentQuerySet:
         return self.filter(status=DocumentStatus.READY)
 
@@ -82,7 +164,9 @@ def document_upload_to(instance: Document, filename: str) -> str:
 
 class Document(models.Model):
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="documents")
-    file = models.FileField(upload_to=document_upload_to, max_length=500)
+    # Blank only for documents adopted from an OpenAI vector store whose originals OpenAI
+    # would not hand back.
+    file = models.FileField(upload_to=document_upload_to, max_length=500, blank=True)
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=150, blank=True)
     size_bytes = models.BigIntegerField()
@@ -100,6 +184,8 @@ class Document(models.Model):
     chunk_count = models.PositiveIntegerField(default=0)
     embedding_tokens = models.PositiveBigIntegerField(default=0)
     parser = models.CharField(max_length=50, blank=True)
+    # The uploaded File's id at OpenAI (openai backend); reused when a task is retried.
+    remote_file_id = models.CharField(max_length=100, blank=True, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)  # seconds per stage

@@ -182,9 +182,12 @@ def document_upload(
             document.save()
             _enqueue_ingest(document.pk)
     except IntegrityError:
-        # The same content arrived concurrently; keep the first and drop our stored copy.
         document.file.delete(save=False)
-        return UploadOutcome(Document.objects.get(corpus=corpus, sha256=digest), created=False)
+        # The same content arrived concurrently: keep the first and drop our stored copy.
+        winner = Document.objects.filter(corpus=corpus, sha256=digest).first()
+        if winner is None:
+            raise
+        return UploadOutcome(winner, created=False)
     logger.info("document %s uploaded to corpus %s (%s bytes)", document.pk, corpus.pk, size)
     return UploadOutcome(document, created=True)
 
@@ -236,25 +239,31 @@ def document_ingest(*, document_id: int) -> None:
 
     progress = _Progress(mine)
     try:
-        with _local_copy(document) as path:
-            parsed = parse_file(
-                path, filename=document.filename, max_pages=settings.DOCUMENT_MAX_PAGES
-            )
-        pages = _pages_replace(document, parsed.pages)
+        if document.file:
+            with _local_copy(document) as path:
+                parsed = parse_file(
+                    path, filename=document.filename, max_pages=settings.DOCUMENT_MAX_PAGES
+                )
+            pages = _pages_replace(document, parsed.pages)
+            markup, parser, warnings = parsed.markup, parsed.parser, parsed.warnings
+        else:
+            # Adopted from OpenAI without its original: keep whatever page map it has.
+            pages = list(document.pages.all())
+            markup, parser, warnings = "text", document.parser, [document.warning]
         backend = get_backend(document.corpus.index_backend)
         result = backend.index_document(
-            document=document, pages=pages, markup=parsed.markup, progress=progress
+            document=document, pages=pages, markup=markup, progress=progress
         )
         updated = mine.update(
             status=DocumentStatus.READY,
             stage=DocumentStage.NONE,
             progress=1.0,
             error="",
-            warning="\n".join([*parsed.warnings, *result.warnings]),
+            warning="\n".join(w for w in [*warnings, *result.warnings] if w),
             page_count=len(pages),
             chunk_count=result.chunk_count,
             embedding_tokens=result.embedding_tokens,
-            parser=parsed.parser,
+            parser=parser,
             lease_expires_at=None,
             finished_at=timezone.now(),
             timings=progress.finish(),
@@ -474,3 +483,263 @@ def corpus_search(
     if mode not in ("hybrid", "vector", "fulltext"):
         raise ValidationError({"mode": "mode must be hybrid, vector or fulltext."})
     return get_backend(corpus.index_backend).search(corpus=corpus, query=query, k=k, mode=mode)
+
+
+# --- corpora: adopting an existing OpenAI vector store ------------------------------------------
+
+if TYPE_CHECKING:
+    from documents.backends.openai_store import OpenAIVectorStoreBackend, RemoteFile
+
+ADOPTED_BACKEND = "openai"
+NO_ORIGINAL_WARNING = (
+    "The original could not be downloaded from OpenAI; citations point to the document, "
+    "not the page."
+)
+
+
+@dataclass(frozen=True)
+class AdoptionResult:
+    corpus: Corpus
+    imported: int
+    skipped: list[tuple[str, str]]  # (filename, reason)
+
+
+def corpus_adopt_vector_store(
+    *,
+    vector_store_id: str,
+    name: str,
+    slug: str | None = None,
+    created_by: User | None = None,
+) -> AdoptionResult:
+    """Make a corpus of a vector store that already exists at OpenAI: its processed files
+    become ready documents, with their original and page map when OpenAI hands them out.
+
+    Problems, including OpenAI being unreachable, are ValidationErrors; on failure nothing is
+    kept here and nothing is changed at OpenAI.
+    """
+    from documents.backends.openai_store import OpenAIVectorStoreBackend
+
+    vector_store_id = vector_store_id.strip()
+    if not vector_store_id:
+        raise ValidationError({"vector_store_id": "Enter the id of an OpenAI vector store."})
+    owner = Corpus.objects.filter(vector_store_id=vector_store_id).first()
+    if owner is not None:
+        message = f"The vector store {vector_store_id} is already used by the corpus “{owner}”."
+        raise ValidationError({"vector_store_id": message})
+    backend = get_backend(ADOPTED_BACKEND)
+    if not isinstance(backend, OpenAIVectorStoreBackend):
+        raise ValidationError(
+            {"vector_store_id": f"The index backend {ADOPTED_BACKEND!r} is not OpenAI's."}
+        )
+    try:
+        store = backend.retrieve_store(vector_store_id=vector_store_id)
+        if store is None:
+            message = (
+                f"OpenAI has no vector store {vector_store_id} (or this API key cannot see it)."
+            )
+            raise ValidationError({"vector_store_id": message})
+        remote_files = backend.list_store_files(vector_store_id=vector_store_id)
+    except IndexingError as error:
+        raise ValidationError({"vector_store_id": str(error)}) from error
+
+    corpus = corpus_create(
+        name=name, slug=slug, index_backend=ADOPTED_BACKEND, created_by=created_by
+    )
+    claimed = Corpus.objects.filter(pk=corpus.pk, vector_store_id="").update(
+        vector_store_id=vector_store_id
+    )
+    if not claimed or Corpus.objects.filter(vector_store_id=vector_store_id).count() > 1:
+        # Adopted twice at the same moment: the other adoption keeps it.
+        _corpus_discard(corpus)
+        raise ValidationError(
+            {"vector_store_id": f"The vector store {vector_store_id} was adopted meanwhile."}
+        )
+    corpus.vector_store_id = vector_store_id
+
+    imported = 0
+    skipped: list[tuple[str, str]] = []
+    try:
+        for remote in remote_files:
+            reason = _document_adopt(
+                corpus=corpus, remote=remote, backend=backend, uploaded_by=created_by
+            )
+            if reason:
+                skipped.append((remote.filename or remote.file_id, reason))
+            else:
+                imported += 1
+    except IndexingError as error:
+        _corpus_discard(corpus)
+        raise ValidationError({"vector_store_id": str(error)}) from error
+    logger.info(
+        "corpus %s adopted vector store %s: %s documents, %s skipped",
+        corpus.pk,
+        vector_store_id,
+        imported,
+        len(skipped),
+    )
+    return AdoptionResult(corpus=corpus, imported=imported, skipped=skipped)
+
+
+def _document_adopt(
+    *,
+    corpus: Corpus,
+    remote: RemoteFile,
+    backend: OpenAIVectorStoreBackend,
+    uploaded_by: User | None,
+) -> str:
+    """Create the ready document for one file of an adopted store; the reason if skipped."""
+    from django.core.files.base import ContentFile
+
+    if not remote.filename:
+        return "The file was deleted at OpenAI."
+    if remote.status == "failed":
+        return f"OpenAI could not process this file: {remote.error or 'no reason given'}"
+    if remote.status == "cancelled":
+        return "Processing of this file was cancelled at OpenAI."
+    # An in_progress file is kept: OpenAI finishes it in the store whatever Docent does.
+    filename = get_valid_filename(os.path.basename(remote.filename)) or "upload"
+    content = backend.download(file_id=remote.file_id)
+    digest = hashlib.sha256(
+        content if content is not None else f"openai-file:{remote.file_id}".encode()
+    ).hexdigest()
+    duplicate = Document.objects.filter(corpus=corpus, sha256=digest).first()
+    if duplicate is not None:
+        return f"Same content as {duplicate.filename}, which is already in the corpus."
+    now = timezone.now()
+    document = Document(
+        corpus=corpus,
+        filename=filename[:255],
+        content_type=mimetypes.guess_type(filename)[0] or "",
+        size_bytes=len(content) if content is not None else remote.size_bytes,
+        sha256=digest,
+        status=DocumentStatus.READY,
+        stage=DocumentStage.NONE,
+        progress=1.0,
+        parser="openai",
+        remote_file_id=remote.file_id,
+        uploaded_by=uploaded_by,
+        started_at=now,
+        finished_at=now,
+    )
+    warnings: list[str] = []
+    if content is None:
+        warnings.append(NO_ORIGINAL_WARNING)
+    else:
+        document.file.save(filename, ContentFile(content, name=filename), save=False)
+    document.save()
+    if content is not None:
+        try:
+            with _local_copy(document) as path:
+                parsed = parse_file(path, filename=filename, max_pages=settings.DOCUMENT_MAX_PAGES)
+        except ParseError as error:
+            warnings.append(f"{error} Citations point to the document, not the page.")
+        except Exception:
+            # A parser bug must not abort the adoption of every other file.
+            logger.exception("document %s: unexpected error while parsing", document.pk)
+            warnings.append(
+                "The page map could not be built; citations point to the document, not the page."
+            )
+        else:
+            pages = _pages_replace(document, parsed.pages)
+            warnings.extend(parsed.warnings)
+            Document.objects.filter(pk=document.pk).update(page_count=len(pages))
+    if warnings:
+        Document.objects.filter(pk=document.pk).update(warning="\n".join(warnings))
+    logger.info(
+        "document %s adopted from file %s (original %s)",
+        document.pk,
+        remote.file_id,
+        "kept" if content is not None else "not downloadable",
+    )
+    return ""
+
+
+def _corpus_discard(corpus: Corpus) -> None:
+    """Delete a corpus made here without touching its store at OpenAI (not ours to delete)."""
+    names = [name for name in corpus.documents.values_list("file", flat=True) if name]
+    with transaction.atomic():
+        corpus.delete()
+        transaction.on_commit(lambda: _delete_files(names))
+
+
+# --- reads for the web UI -----------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from django.contrib.auth.models import AnonymousUser
+    from django.db.models import QuerySet
+
+# Page images render at 1.5 times 72 dpi, which reads well on a laptop and stays small.
+PAGE_IMAGE_SCALE = 1.5
+
+
+def corpora_with_document_counts(*, user: User | AnonymousUser) -> QuerySet[Corpus]:
+    """The corpora `user` may read, each with documents_ready / _processing / _failed /
+    _total counts."""
+    from django.db.models import Count
+
+    return Corpus.objects.for_user(user).annotate(
+        documents_total=Count("documents"),
+        documents_ready=Count("documents", filter=Q(documents__status=DocumentStatus.READY)),
+        documents_processing=Count(
+            "documents",
+            filter=Q(documents__status__in=[DocumentStatus.QUEUED, DocumentStatus.PROCESSING]),
+        ),
+        documents_failed=Count("documents", filter=Q(documents__status=DocumentStatus.FAILED)),
+    )
+
+
+def page_labels(*, pages: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """The labels ("Slide 3", "Sheet: Revenue") of (document id, page number) pairs that have
+    one."""
+    wanted = set(pages)
+    if not wanted:
+        return {}
+    condition = Q()
+    for document_id in {document_id for document_id, _ in wanted}:
+        numbers = [number for doc, number in wanted if doc == document_id]
+        condition |= Q(document_id=document_id, number__in=numbers)
+    rows = Page.objects.filter(condition).exclude(label="")
+    return {
+        (row.document_id, row.number): row.label for row in rows.only("document", "number", "label")
+    }
+
+
+def document_is_pdf(document: Document) -> bool:
+    return document.parser == "pdf" or (
+        document.content_type == "application/pdf" or document.filename.lower().endswith(".pdf")
+    )
+
+
+def document_page_png(*, document: Document, number: int) -> bytes | None:
+    """The page of a PDF original as a PNG; None when there is no such page or no readable
+    original."""
+    import pypdfium2 as pdfium
+
+    # PDFium is not thread-safe: share the parser's lock (see documents/parsing/pdf.py).
+    from documents.parsing.pdf import _PDFIUM_LOCK
+
+    if not document.file or not document_is_pdf(document) or number < 1:
+        return None
+    try:
+        with _local_copy(document) as path, _PDFIUM_LOCK:
+            pdf = pdfium.PdfDocument(path)
+            try:
+                if number > len(pdf):
+                    return None
+                page = pdf[number - 1]
+                try:
+                    image = page.render(scale=PAGE_IMAGE_SCALE).to_pil()
+                finally:
+                    page.close()
+            finally:
+                pdf.close()
+    except (OSError, pdfium.PdfiumError):
+        logger.info("document %s: page %s could not be rendered", document.pk, number)
+        return None
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

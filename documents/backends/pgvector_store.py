@@ -170,10 +170,23 @@ class PgvectorBackend:
         query = query.strip()
         if not query:
             return []
+        embedder = get_embedder(corpus.embedding_model)
+        vector = embedder.embed_query(query) if mode != "fulltext" else None
+        return self.search_by_vector(corpus=corpus, query=query, vector=vector, k=k, mode=mode)
+
+    def search_by_vector(
+        self,
+        *,
+        corpus: Corpus,
+        query: str,
+        vector: np.ndarray | None,
+        k: int,
+        mode: SearchMode = "hybrid",
+    ) -> list[SearchHit]:
+        """The database part of search, for a query already embedded."""
         started = time.perf_counter()
         candidates = max(k, settings.SEARCH_CANDIDATES)
         embedder = get_embedder(corpus.embedding_model)
-        vector = embedder.embed_query(query) if mode != "fulltext" else None
         sql, params = search_sql(
             corpus_id=corpus.pk,
             dims=embedder.dimensions,

@@ -47,6 +47,8 @@ class SearchPlan:
     query: str
     weights: dict[str, float]
     follow_up: bool
+    # The terms of the question itself (a follow-up's weights also hold the previous one's).
+    focus: frozenset[str] = frozenset()
 
 
 def message_text(content: Any) -> str:
@@ -84,15 +86,26 @@ def plan_search(question: str, previous_question: str | None) -> SearchPlan:
     for term in content_terms(question):
         weights[term] = max(weights.get(term, 0.0), 3.0 if term in proper else 2.0)
     query = f"{previous_question} {question}" if follow_up else question
-    return SearchPlan(query=query.strip(), weights=weights, follow_up=follow_up)
+    return SearchPlan(
+        query=query.strip(),
+        weights=weights,
+        follow_up=follow_up,
+        focus=frozenset(content_terms(question)),
+    )
 
 
-def best_sentence(text: str, weights: dict[str, float]) -> tuple[str, float]:
-    best, best_score = "", 0.0
+def best_sentence(
+    text: str, weights: dict[str, float], focus: frozenset[str] = frozenset()
+) -> tuple[str, float]:
+    """The sentence with the most weight; between equals, the one that answers the question
+    itself rather than the turn it follows up."""
+    best, best_score, best_focus = "", 0.0, 0.0
     for sentence in split_sentences(text):
-        score = sum(weights.get(term, 0.0) for term in set(tokenize(sentence)))
-        if score > best_score:
-            best, best_score = sentence, score
+        terms = set(tokenize(sentence))
+        score = sum(weights.get(term, 0.0) for term in terms)
+        on_focus = sum(weights.get(term, 0.0) for term in terms & focus)
+        if score > best_score or (score == best_score and score > 0 and on_focus > best_focus):
+            best, best_score, best_focus = sentence, score, on_focus
     return best, best_score
 
 
@@ -104,19 +117,21 @@ def _claim(sentence: str, hit: Hit) -> Claim:
     return Claim(text=f"According to {hit.filename}, {sentence}", hit=hit, end=".")
 
 
-def answer_from_hits(hits: list[Hit], weights: dict[str, float]) -> Answer:
+def answer_from_hits(
+    hits: list[Hit], weights: dict[str, float], focus: frozenset[str] = frozenset()
+) -> Answer:
     """One sentence from the top hit, plus one from another file when it is about as relevant."""
     if not hits:
         return Answer([Claim(NOT_FOUND)])
     top = hits[0]
-    sentence, score = best_sentence(top.text, weights)
+    sentence, score = best_sentence(top.text, weights, focus)
     if not sentence:
         return Answer([Claim(NOT_FOUND)])
     claims = [_claim(sentence, top)]
     for hit in hits[1:]:
         if hit.file_id == top.file_id:
             continue
-        other, other_score = best_sentence(hit.text, weights)
+        other, other_score = best_sentence(hit.text, weights, focus)
         if other and other != sentence and other_score >= score / 2:
             claims.append(_claim(other, hit))
         break
@@ -141,8 +156,19 @@ _SOURCE_LINE = re.compile(r"^\s*\[(\d+)\]\s*:?\s*(.*)$")
 _BLOCK_END = re.compile(r"^\s*(question|user question|query|q)\s*:", re.IGNORECASE)
 
 
+_SOURCE_ELEMENT = re.compile(r'<source\s+id="(\d+)"[^>]*>(.*?)</source>', re.DOTALL)
+
+
 def parse_sources(text: str) -> tuple[dict[int, str], str]:
-    """`[n] ...` blocks (each runs to a blank line or the next marker) and the remaining text."""
+    """Numbered sources and the remaining text. Sources are `<source id="n" ...>...</source>`
+    elements, or `[n] ...` blocks (each runs to a blank line or the next marker)."""
+    elements = {int(m.group(1)): m.group(2).strip() for m in _SOURCE_ELEMENT.finditer(text)}
+    if elements:
+        rest = _SOURCE_ELEMENT.sub("", text)
+        question = re.search(
+            r"^\s*question\s*:\s*(.*)", rest, re.IGNORECASE | re.MULTILINE | re.DOTALL
+        )
+        return elements, (question.group(1) if question else rest).strip()
     sources: dict[int, str] = {}
     rest: list[str] = []
     current: int | None = None
@@ -228,4 +254,4 @@ def retrieve_and_answer(
         filters=filters,
         score_threshold=score_threshold,
     )
-    return Retrieval(plan=plan, hits=hits, answer=answer_from_hits(hits, plan.weights))
+    return Retrieval(plan=plan, hits=hits, answer=answer_from_hits(hits, plan.weights, plan.focus))

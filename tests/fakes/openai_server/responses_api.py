@@ -237,7 +237,7 @@ def create(app: FakeOpenAIServer, request: Request) -> Reply:
         answer = Answer([Claim(app.response_queue.popleft())])
 
     text, annotations = _render(answer)
-    status, incomplete = "completed", None
+    status, incomplete, error = "completed", None, None
     limit = envelope["max_output_tokens"]
     if limit is not None and word_count(text) > limit:
         text = " ".join(text.split()[:limit])
@@ -251,7 +251,13 @@ def create(app: FakeOpenAIServer, request: Request) -> Reply:
         "content": [part],
         "role": "assistant",
     }
-    output.append(message)
+    failing = None
+    if app.response_failures:
+        # The failed response keeps what it finished (the search), not the message it was writing.
+        code, reason = app.response_failures.popleft()
+        status, error, failing = "failed", {"code": code, "message": reason}, message
+    else:
+        output.append(message)
 
     prompt_text = [message_text(envelope["instructions"]) if envelope["instructions"] else ""]
     prompt_text += [message_text(item.get("content")) for item in history + input_items]
@@ -273,10 +279,11 @@ def create(app: FakeOpenAIServer, request: Request) -> Reply:
     final = {
         **initial,
         "status": status,
-        "completed_at": now,
+        "completed_at": now if error is None else None,
+        "error": error,
         "incomplete_details": incomplete,
         "output": output,
-        "usage": usage,
+        "usage": usage if error is None else None,
     }
     if final["store"]:
         state.responses[response_id] = StoredResponse(
@@ -286,10 +293,15 @@ def create(app: FakeOpenAIServer, request: Request) -> Reply:
         conversation.items.extend(copy.deepcopy(input_items + output))
     if not stream:
         return JsonReply(final)
-    return StreamReply(_events(app, initial, final))
+    return StreamReply(_events(app, initial, final, failing=failing))
 
 
-def _events(app: FakeOpenAIServer, initial: dict[str, Any], final: dict[str, Any]) -> list[Any]:
+def _events(
+    app: FakeOpenAIServer,
+    initial: dict[str, Any],
+    final: dict[str, Any],
+    failing: dict[str, Any] | None = None,
+) -> list[Any]:
     events: list[dict[str, Any]] = []
 
     def emit(kind: str, **payload: Any) -> None:
@@ -297,7 +309,8 @@ def _events(app: FakeOpenAIServer, initial: dict[str, Any], final: dict[str, Any
 
     emit("response.created", response=initial)
     emit("response.in_progress", response=initial)
-    for index, item in enumerate(final["output"]):
+    items = final["output"] + ([failing] if failing is not None else [])
+    for index, item in enumerate(items):
         if item["type"] == "file_search_call":
             added = {**item, "status": "in_progress", "queries": [], "results": None}
             emit("response.output_item.added", item=added, output_index=index)
@@ -313,7 +326,10 @@ def _events(app: FakeOpenAIServer, initial: dict[str, Any], final: dict[str, Any
         emit("response.content_part.added", **ids, output_index=index, part=empty)
         pending = list(enumerate(part["annotations"]))
         written = 0
-        for delta in split_deltas(part["text"]):
+        deltas = split_deltas(part["text"])
+        if item is failing:
+            deltas = deltas[: len(deltas) // 2]
+        for delta in deltas:
             emit(
                 "response.output_text.delta",
                 **ids,
@@ -332,10 +348,14 @@ def _events(app: FakeOpenAIServer, initial: dict[str, Any], final: dict[str, Any
                     **ids,
                     output_index=index,
                 )
+        if item is failing:
+            break
         emit("response.output_text.done", **ids, logprobs=[], output_index=index, text=part["text"])
         emit("response.content_part.done", **ids, output_index=index, part=part)
         emit("response.output_item.done", item=item, output_index=index)
-    finished = "response.completed" if final["status"] == "completed" else "response.incomplete"
+    finished = {"completed": "response.completed", "failed": "response.failed"}.get(
+        final["status"], "response.incomplete"
+    )
     emit(finished, response=final)
     # Responses streams carry `event:` lines and end without [DONE].
     return [sse(event["type"], event) for event in events]

@@ -171,6 +171,17 @@ def _execute(
     events: list[SSEEvent] = [sse("thread.run.created", queued), sse("thread.run.queued", queued)]
     running = {**queued, "status": "in_progress", "started_at": now}
     events.append(sse("thread.run.in_progress", running))
+    if app.run_failures:
+        code, message = app.run_failures.popleft()
+        run.wire = {
+            **running,
+            "status": "failed",
+            "expires_at": None,
+            "failed_at": now,
+            "last_error": {"code": code, "message": message},
+        }
+        events.append(sse("thread.run.failed", run.wire))
+        return queued, events
 
     stores = list(
         dict.fromkeys(

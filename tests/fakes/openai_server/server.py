@@ -138,6 +138,8 @@ class FakeOpenAIServer:
         self.chat_queue: deque[str] = deque()
         self.response_queue: deque[str] = deque()
         self.run_queue: deque[str] = deque()
+        self.response_failures: deque[tuple[str, str]] = deque()
+        self.run_failures: deque[tuple[str, str]] = deque()
         self._failures: list[_FailureRule] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -234,6 +236,26 @@ class FakeOpenAIServer:
     def queue_run_text(self, text: str) -> None:
         with self._lock:
             self.run_queue.append(text)
+
+    def fail_next_response(
+        self,
+        code: str = "server_error",
+        message: str = "The model failed to generate a response.",
+    ) -> None:
+        """The next response fails while it writes: half its text streams, then
+        `response.failed` carries this error (the response is stored with status failed)."""
+        with self._lock:
+            self.response_failures.append((code, message))
+
+    def fail_next_run(
+        self,
+        code: str = "server_error",
+        message: str = "Sorry, something went wrong.",
+    ) -> None:
+        """The next Assistants run fails before it answers: `thread.run.failed` carries this
+        last_error."""
+        with self._lock:
+            self.run_failures.append((code, message))
 
     def requests_to(self, method: str, path_regex: str) -> list[RecordedRequest]:
         pattern = re.compile(path_regex)

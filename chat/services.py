@@ -1,0 +1,373 @@
+"""Conversations and answering: every write of the chat app.
+
+`message_ask` is a generator: the web UI, the API and the CLI all iterate it to stream, and
+`message_ask_collect` drains it for callers that want the whole answer. Every turn is stored
+locally whatever happens: completed, failed (with the plain reason) or stopped by the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from chat.models import (
+    Conversation,
+    Feedback,
+    FeedbackRating,
+    Message,
+    MessageRole,
+    MessageStatus,
+)
+from chat.strategies.base import (
+    AnswerDone,
+    AnswerRequest,
+    CitationFound,
+    StrategyError,
+    TextDelta,
+    Turn,
+    default_strategy_key,
+    get_strategy,
+)
+from documents.models import Corpus
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
+
+
+# --- events that interfaces stream --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AskStarted:
+    conversation: Conversation
+    question: Message
+
+
+@dataclass(frozen=True)
+class AskCompleted:
+    message: Message  # the stored answer, with citations, usage and timings
+
+
+@dataclass(frozen=True)
+class AskFailed:
+    message: Message  # stored with status "error" and the reason in `error`
+    retryable: bool
+    code: str
+
+
+AskEvent = AskStarted | TextDelta | CitationFound | AskCompleted | AskFailed
+
+
+# --- conversations --------------------------------------------------------------------------------
+
+
+def strategy_validate(*, corpus: Corpus, strategy: str) -> None:
+    if strategy not in settings.CHAT_STRATEGIES:
+        raise ValidationError(
+            {
+                "strategy": f"Unknown strategy {strategy!r}. Choose one of: "
+                f"{', '.join(settings.CHAT_STRATEGIES)}."
+            }
+        )
+    needed = get_strategy(strategy).index_backend
+    if needed != corpus.index_backend:
+        raise ValidationError(
+            {
+                "strategy": f"The {strategy} strategy answers from corpora indexed with the "
+                f"{needed!r} backend, but “{corpus.name}” uses {corpus.index_backend!r}."
+            }
+        )
+
+
+def corpus_strategy(corpus: Corpus) -> str:
+    return corpus.chat_strategy or default_strategy_key(corpus.index_backend)
+
+
+def conversation_start(
+    *,
+    corpus: Corpus,
+    user: User | None,
+    strategy: str | None = None,
+    title: str = "",
+) -> Conversation:
+    strategy = strategy or corpus_strategy(corpus)
+    strategy_validate(corpus=corpus, strategy=strategy)
+    conversation = Conversation.objects.create(
+        corpus=corpus, user=user, strategy=strategy, title=title[:200]
+    )
+    logger.info("conversation %s started (corpus %s, %s)", conversation.pk, corpus.pk, strategy)
+    return conversation
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    title = " ".join(title.split())
+    if not title:
+        raise ValidationError({"title": "A title cannot be empty."})
+    conversation.title = title[:200]
+    conversation.save(update_fields=["title", "updated_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def conversation_switch_strategy(*, conversation: Conversation, strategy: str) -> Conversation:
+    """Later turns use `strategy`; the local history goes with them, so the new strategy sees
+    every earlier turn (remote state of the old strategy is kept, but no longer used)."""
+    strategy_validate(corpus=conversation.corpus, strategy=strategy)
+    conversation.strategy = strategy
+    conversation.save(update_fields=["strategy", "updated_at"])
+    return conversation
+
+
+def conversations_move_strategy(*, corpus: Corpus, from_strategy: str, to_strategy: str) -> int:
+    """Move every conversation of a corpus to another strategy (e.g. off the Assistants API),
+    and make it the corpus's default for new conversations."""
+    strategy_validate(corpus=corpus, strategy=to_strategy)
+    with transaction.atomic():
+        moved = Conversation.objects.filter(corpus=corpus, strategy=from_strategy).update(
+            strategy=to_strategy
+        )
+        if corpus.chat_strategy in ("", from_strategy):
+            corpus.chat_strategy = to_strategy
+            corpus.save(update_fields=["chat_strategy", "updated_at"])
+    logger.info(
+        "corpus %s: %s conversations moved from %s to %s",
+        corpus.pk,
+        moved,
+        from_strategy,
+        to_strategy,
+    )
+    return moved
+
+
+def conversation_history(conversation: Conversation) -> tuple[Turn, ...]:
+    """Earlier completed turns, oldest first, at most CHAT_HISTORY_TURNS."""
+    turns: list[Turn] = []
+    question: str | None = None
+    for message in conversation.messages.order_by("id"):
+        if message.role == MessageRole.USER:
+            question = message.content
+        elif question is not None and message.status == MessageStatus.COMPLETE:
+            turns.append(Turn(question=question, answer=message.content))
+            question = None
+    return tuple(turns[-settings.CHAT_HISTORY_TURNS :])
+
+
+# --- asking ---------------------------------------------------------------------------------------
+
+
+def message_ask(*, conversation: Conversation, question: str) -> Iterator[AskEvent]:
+    """Ask a question in a conversation and stream the answer.
+
+    If the consumer stops iterating (the user pressed stop, the client went away), the partial
+    answer is stored with status "stopped".
+    """
+    question = question.strip()
+    if not question:
+        raise ValidationError({"question": "Ask a question first."})
+    if len(question) > settings.CHAT_MAX_QUESTION_CHARS:
+        raise ValidationError(
+            {"question": f"Questions are limited to {settings.CHAT_MAX_QUESTION_CHARS} characters."}
+        )
+    history = conversation_history(conversation)
+    corpus = conversation.corpus
+    question_message = Message.objects.create(
+        conversation=conversation, role=MessageRole.USER, content=question
+    )
+    yield AskStarted(conversation=conversation, question=question_message)
+
+    strategy = get_strategy(conversation.strategy)
+    request = AnswerRequest(
+        corpus=corpus,
+        question=question,
+        history=history,
+        provider_state=dict(conversation.provider_state.get(conversation.strategy, {})),
+    )
+    answer = Message(
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        strategy=conversation.strategy,
+        status=MessageStatus.STREAMING,
+    )
+    started = time.perf_counter()
+    parts: list[str] = []
+    citations: list[dict[str, Any]] = []
+    finished = False
+    events = strategy.answer(request)
+    try:
+        for event in events:
+            if isinstance(event, TextDelta):
+                if answer.first_token_ms is None:
+                    answer.first_token_ms = _ms_since(started)
+                parts.append(event.text)
+                yield event
+            elif isinstance(event, CitationFound):
+                citations.append(event.citation.as_dict())
+                yield event
+            elif isinstance(event, AnswerDone):
+                _answer_complete(answer, event, started, conversation, question)
+                finished = True
+                yield AskCompleted(message=answer)
+                return
+        raise StrategyError(
+            "The answer ended unexpectedly. Try again.", retryable=True, code="incomplete"
+        )
+    except StrategyError as error:
+        logger.info(
+            "conversation %s: %s failed (%s)", conversation.pk, conversation.strategy, error.code
+        )
+        answer.status = MessageStatus.ERROR
+        answer.error = str(error)
+        answer.content = "".join(parts)
+        answer.citations = citations
+        _answer_save(answer, started)
+        finished = True
+        yield AskFailed(message=answer, retryable=error.retryable, code=error.code)
+    except Exception:
+        # A bug, not a provider problem: store the turn and tell the user without a traceback.
+        logger.exception("conversation %s: unexpected error while answering", conversation.pk)
+        answer.status = MessageStatus.ERROR
+        answer.error = (
+            f"Something went wrong while answering (reference: conversation {conversation.pk}). "
+            "Try again; if it keeps happening, tell an administrator."
+        )
+        answer.content = "".join(parts)
+        _answer_save(answer, started)
+        finished = True
+        yield AskFailed(message=answer, retryable=True, code="internal")
+    finally:
+        # Closing the strategy's generator closes its HTTP stream to the provider.
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+        if not finished:
+            # The consumer stopped early: keep what was shown.
+            answer.status = MessageStatus.STOPPED
+            answer.content = "".join(parts)
+            answer.citations = citations
+            _answer_save(answer, started)
+
+
+def message_ask_collect(*, conversation: Conversation, question: str) -> Message:
+    """Ask and wait for the whole answer; returns the stored answer (check its status)."""
+    result: Message | None = None
+    for event in message_ask(conversation=conversation, question=question):
+        if isinstance(event, AskCompleted | AskFailed):
+            result = event.message
+    assert result is not None
+    return result
+
+
+def _answer_complete(
+    answer: Message,
+    done: AnswerDone,
+    started: float,
+    conversation: Conversation,
+    question: str,
+) -> None:
+    answer.status = MessageStatus.COMPLETE
+    answer.content = done.answer
+    answer.citations = [citation.as_dict() for citation in done.citations]
+    answer.notice = done.notice[:300]
+    answer.model = done.usage.model[:100]
+    answer.prompt_tokens = done.usage.prompt_tokens
+    answer.completion_tokens = done.usage.completion_tokens
+    with transaction.atomic():
+        _answer_save(answer, started)
+        fields = ["updated_at"]
+        if done.provider_state:
+            conversation.provider_state = {
+                **conversation.provider_state,
+                conversation.strategy: done.provider_state,
+            }
+            fields.append("provider_state")
+        if not conversation.title:
+            conversation.title = _title_from(question)
+            fields.append("title")
+        conversation.save(update_fields=fields)
+        if done.corpus_state:
+            corpus = Corpus.objects.select_for_update().get(pk=conversation.corpus_id)
+            corpus.strategy_state = {
+                **corpus.strategy_state,
+                conversation.strategy: done.corpus_state,
+            }
+            corpus.save(update_fields=["strategy_state", "updated_at"])
+
+
+def _answer_save(answer: Message, started: float) -> None:
+    answer.latency_ms = _ms_since(started)
+    answer.save()
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _title_from(question: str) -> str:
+    title = " ".join(question.split())
+    return title if len(title) <= 80 else title[:79].rsplit(" ", 1)[0] + "…"
+
+
+# --- the web UI -----------------------------------------------------------------------------------
+
+FEEDBACK_MAX_COMMENT_CHARS = 2000
+
+
+def conversation_ask(
+    *,
+    corpus: Corpus,
+    user: User | None,
+    question: str,
+    conversation: Conversation | None = None,
+) -> Iterator[AskEvent]:
+    """Ask in `conversation`, or start a new one with this first question (it is not kept if
+    the question is refused)."""
+    started = conversation is None
+    if conversation is None:
+        conversation = conversation_start(corpus=corpus, user=user)
+    try:
+        yield from message_ask(conversation=conversation, question=question)
+    except ValidationError:
+        if started:
+            conversation_delete(conversation=conversation)
+        raise
+
+
+def message_feedback(*, message: Message, user: User, rating: str, comment: str = "") -> Feedback:
+    """Store a user's thumbs up or down on an answer, replacing what they said before."""
+    if rating not in FeedbackRating.values:
+        raise ValidationError({"rating": "Choose thumbs up or thumbs down."})
+    if message.role != MessageRole.ASSISTANT:
+        raise ValidationError({"message": "Only answers can be rated."})
+    comment = comment.strip()
+    if len(comment) > FEEDBACK_MAX_COMMENT_CHARS:
+        raise ValidationError(
+            {"comment": f"Comments are limited to {FEEDBACK_MAX_COMMENT_CHARS} characters."}
+        )
+    feedback, _ = Feedback.objects.update_or_create(
+        message=message,
+        user=user,
+        defaults={"rating": rating, "comment": comment, "created_at": timezone.now()},
+    )
+    logger.info("feedback %s on message %s: %s", feedback.pk, message.pk, rating)
+    return feedback
+
+
+def conversation_messages(*, conversation: Conversation, user: User) -> list[Message]:
+    """The turns of a conversation, oldest first, each answer with `my_feedback` (a list of at
+    most one Feedback of `user`)."""
+    mine = Prefetch("feedback", queryset=Feedback.objects.filter(user=user), to_attr="my_feedback")
+    return list(conversation.messages.order_by("id").prefetch_related(mine))
