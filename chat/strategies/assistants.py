@@ -34,7 +34,7 @@ from chat.strategies.base import (
     Usage,
 )
 from chat.strategies.errors import server_name, translate_openai_error
-from chat.strategies.file_search import (
+from chat.strategies.remote import (
     SYNCED,
     AnnotatedText,
     CitedFiles,

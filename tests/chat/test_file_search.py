@@ -17,14 +17,8 @@ from chat.strategies.base import (
     Turn,
     get_strategy,
 )
-from chat.strategies.file_search import (
-    SYNCED,
-    AnnotatedText,
-    CitedFiles,
-    FileSearchStrategy,
-    answer_digest,
-    excerpt,
-)
+from chat.strategies.file_search import FileSearchStrategy
+from chat.strategies.remote import SYNCED, AnnotatedText, CitedFiles, answer_digest, excerpt
 from documents import services as document_services
 from documents.models import Corpus, Document
 from tests.chat.conftest import MEALS, openai_corpus, openai_corpus_with_previous_response
