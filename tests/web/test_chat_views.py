@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from chat import services
+from chat.models import Conversation, Feedback, Message, MessageRole, MessageStatus
+from tests.web.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conversation(corpus, people) -> Conversation:
+    conversation = services.conversation_start(corpus=corpus, user=people.reader)
+    services.message_ask_collect(
+        conversation=conversation, question="How much is the meal allowance abroad?"
+    )
+    return conversation
+
+
+@pytest.fixture
+def answer(conversation) -> Message:
+    return conversation.messages.get(role=MessageRole.ASSISTANT)
+
+
+def url(conversation, action=""):
+    return f"/c/policies/conversations/{conversation.pk}/{action}"
+
+
+# --- the chat page ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["owner", "contributor", "reader"])
+def test_members_can_open_a_new_conversation(people, corpus, who):
+    response = client_for(getattr(people, who)).get("/c/policies/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "New conversation" in html
+    assert 'action="/c/policies/ask"' in html
+    assert '<label for="question"' in html
+    assert "2 documents ready" in html
+    assert 'aria-live="polite"' in html
+
+
+def test_outsiders_and_unknown_corpora_are_404(as_outsider, as_reader, corpus, other_corpus):
+    assert as_outsider.get("/c/policies/").status_code == 404
+    assert as_reader.get("/c/secret/").status_code == 404
+    assert as_reader.get("/c/nothing/").status_code == 404
+
+
+def test_a_conversation_shows_its_turns_with_sources_strategy_and_notice(
+    as_reader, conversation, answer
+):
+    response = as_reader.get(url(conversation))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "How much is the meal allowance abroad?" in html
+    assert 'class="cite"' in html
+    assert "Sources" in html
+    assert 'meals.md</span><span class="source-where">, page 1' in html
+    assert "Answered with Manual retrieval" in html
+    assert "Extractive answer" in html
+    assert f'action="/c/policies/messages/{answer.pk}/feedback"' in html
+    assert 'aria-current="page"' in html
+    assert f'action="{url(conversation)}ask"' in html
+
+
+def test_another_users_conversation_is_404_even_in_a_shared_corpus(
+    as_owner, as_contributor, as_outsider, conversation
+):
+    for client in (as_owner, as_contributor, as_outsider):
+        assert client.get(url(conversation)).status_code == 404
+        assert client.post(url(conversation, "rename"), {"title": "x"}).status_code == 404
+        assert client.post(url(conversation, "delete")).status_code == 404
+        assert client.get(url(conversation, "delete")).status_code == 404
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_a_conversation_is_404_under_another_corpus(as_reader, conversation, people, corpus):
+    from documents.models import CorpusMembership, Role
+    from documents.services import corpus_create
+
+    second = corpus_create(name="Second", slug="second")
+    CorpusMembership.objects.create(corpus=second, user=people.reader, role=Role.READER)
+    assert as_reader.get(f"/c/second/conversations/{conversation.pk}/").status_code == 404
+
+
+def test_a_conversation_is_404_once_the_user_loses_access(as_reader, conversation, people):
+    conversation.corpus.memberships.filter(user=people.reader).delete()
+    assert as_reader.get(url(conversation)).status_code == 404
+
+
+def test_the_sidebar_lists_only_my_conversations_for_this_corpus_newest_first(
+    as_reader, corpus, people, conversation
+):
+    newer = services.conversation_start(corpus=corpus, user=people.reader, title="Newer one")
+    services.conversation_start(corpus=corpus, user=people.owner, title="Olivia's")
+    html = as_reader.get("/c/policies/").content.decode()
+    assert html.index("Newer one") < html.index("How much is the meal allowance abroad?")
+    assert "Olivia's" not in html
+    assert f"/c/policies/conversations/{newer.pk}/" in html
+
+
+def test_failed_and_stopped_turns_read_as_sentences(as_reader, conversation):
+    Message.objects.create(conversation=conversation, role=MessageRole.USER, content="Again?")
+    Message.objects.create(
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        status=MessageStatus.ERROR,
+        error="OpenAI is rate-limiting requests right now. Wait a minute and ask again.",
+        strategy="manual_retrieval",
+    )
+    Message.objects.create(conversation=conversation, role=MessageRole.USER, content="Stop?")
+    Message.objects.create(
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        status=MessageStatus.STOPPED,
+        content="Half an",
+        strategy="manual_retrieval",
+    )
+    html = as_reader.get(url(conversation)).content.decode()
+    assert "No answer this time.</strong> OpenAI is rate-limiting" in html
+    assert "Stopped before the end" in html
+    assert "Traceback" not in html
+
+
+# --- rename and delete --------------------------------------------------------------------------
+
+
+def test_rename_inline_answers_json(as_reader, conversation):
+    response = as_reader.post(
+        url(conversation, "rename"),
+        {"title": "  Meal   limits "},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"title": "Meal limits"}
+    conversation.refresh_from_db()
+    assert conversation.title == "Meal limits"
+
+
+def test_rename_without_script_redirects_and_refuses_an_empty_title(as_reader, conversation):
+    response = as_reader.post(url(conversation, "rename"), {"title": "Plain"})
+    assert response.status_code == 302
+    assert response["Location"] == url(conversation)
+    response = as_reader.post(
+        url(conversation, "rename"), {"title": " "}, headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "A title cannot be empty."}
+    conversation.refresh_from_db()
+    assert conversation.title == "Plain"
+
+
+def test_delete_asks_first_then_deletes(as_reader, conversation):
+    response = as_reader.get(url(conversation, "delete"))
+    assert response.status_code == 200
+    assert "Delete “How much is the meal allowance abroad?”?" in response.content.decode()
+    response = as_reader.post(url(conversation, "delete"))
+    assert response.status_code == 302
+    assert response["Location"] == "/c/policies/"
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert as_reader.get(url(conversation)).status_code == 404
+
+
+# --- feedback -----------------------------------------------------------------------------------
+
+
+def feedback_url(message):
+    return f"/c/policies/messages/{message.pk}/feedback"
+
+
+def test_feedback_is_stored_and_replaced(as_reader, answer, people):
+    json = {"Accept": "application/json"}
+    response = as_reader.post(feedback_url(answer), {"rating": "up"}, headers=json)
+    assert response.status_code == 200
+    assert response.json()["rating"] == "up"
+    response = as_reader.post(
+        feedback_url(answer), {"rating": "down", "comment": " Missing the limit "}, headers=json
+    )
+    assert response.status_code == 200
+    feedback = Feedback.objects.get()
+    assert (feedback.message, feedback.user) == (answer, people.reader)
+    assert (feedback.rating, feedback.comment) == ("down", "Missing the limit")
+    html = as_reader.get(url(answer.conversation)).content.decode()
+    assert 'value="down" class="thumb" aria-pressed="true"' in html
+    assert "Missing the limit</textarea>" in html
+
+
+def test_feedback_without_script_redirects_to_the_answer(as_reader, answer):
+    response = as_reader.post(feedback_url(answer), {"rating": "up"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{url(answer.conversation)}#message-{answer.pk}"
+
+
+def test_bad_feedback_is_refused_plainly(as_reader, answer, conversation):
+    json = {"Accept": "application/json"}
+    response = as_reader.post(feedback_url(answer), {"rating": "meh"}, headers=json)
+    assert response.status_code == 400
+    assert response.json() == {"error": "Choose thumbs up or thumbs down."}
+    question = conversation.messages.get(role=MessageRole.USER)
+    assert as_reader.post(feedback_url(question), {"rating": "up"}).status_code == 404
+    assert not Feedback.objects.exists()
+
+
+def test_feedback_on_someone_elses_answer_is_404(as_owner, as_outsider, answer):
+    for client in (as_owner, as_outsider):
+        assert client.post(feedback_url(answer), {"rating": "down"}).status_code == 404
+    assert not Feedback.objects.exists()
+
+
+def test_message_feedback_service_validates(answer, people):
+    with pytest.raises(ValidationError):
+        services.message_feedback(message=answer, user=people.reader, rating="x")
+    with pytest.raises(ValidationError):
+        services.message_feedback(
+            message=answer, user=people.reader, rating="up", comment="x" * 2001
+        )
+    first = services.message_feedback(message=answer, user=people.reader, rating="up")
+    second = services.message_feedback(
+        message=answer, user=people.reader, rating="down", comment="meh"
+    )
+    assert first.pk == second.pk
+    assert Feedback.objects.count() == 1
