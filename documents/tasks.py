@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from documents import services
+from documents import reindexing, services
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +40,32 @@ def document_ingest(*, document_id: int) -> None:
 @shared_task(ignore_result=True)
 def documents_requeue_stale() -> None:
     services.documents_requeue_stale()
+
+
+class ReindexTask(Task):  # type: ignore[type-arg]  # generic in celery-types only
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        reindex_id = kwargs.get("reindex_id")
+        if reindex_id is not None:
+            reindexing.corpus_reindex_mark_failed(
+                reindex_id=reindex_id,
+                reason=f"Gave up after repeated temporary errors: {exc}",
+            )
+
+
+@shared_task(
+    base=ReindexTask,
+    autoretry_for=(reindexing.RetryableReindexError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+)
+def corpus_reindex_run(*, reindex_id: int) -> None:
+    reindexing.corpus_reindex_run(reindex_id=reindex_id)
+
+
+@shared_task(ignore_result=True)
+def corpus_reindexes_requeue_stale() -> None:
+    reindexing.corpus_reindexes_requeue_stale()

@@ -18,6 +18,7 @@ import openai
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
+from django.utils import timezone
 
 from documents.backends.base import IndexingError, IndexResult, ProgressCallback, SearchHit
 from documents.models import Corpus, Document, DocumentStage, DocumentStatus, Page
@@ -188,6 +189,7 @@ class OpenAIVectorStoreBackend:
             raise IndexingError(
                 "OpenAI cancelled processing of this file; will retry.", retryable=True
             )
+        self.refresh_usage(corpus=corpus)
         # OpenAI chunks and embeds on its side and reports neither count.
         return IndexResult(chunk_count=0, embedding_tokens=0)
 
@@ -323,6 +325,42 @@ class OpenAIVectorStoreBackend:
             with _unless_missing():
                 client.files.delete(document.remote_file_id)
         logger.info("document %s: deleted file %s at OpenAI", document.pk, document.remote_file_id)
+        if store_id:
+            self.refresh_usage(corpus=document.corpus)
+
+    # --- usage --------------------------------------------------------------------------------
+
+    def store_usage_bytes(self, *, corpus: Corpus) -> int | None:
+        """What OpenAI bills for the corpus's vector store, in bytes; None when the corpus has
+        no store (yet) or OpenAI no longer has it."""
+        store_id = (
+            Corpus.objects.filter(pk=corpus.pk).values_list("vector_store_id", flat=True).first()
+        )
+        if not store_id:
+            return None
+        client = self._openai()
+        with _openai_errors():
+            try:
+                store = client.vector_stores.retrieve(store_id)
+            except openai.NotFoundError:
+                return None
+        return int(store.usage_bytes)
+
+    def refresh_usage(self, *, corpus: Corpus) -> int | None:
+        """Record the store's usage on the corpus. Accounting must never fail an ingestion or
+        a deletion: problems are logged and the last recorded figure stays."""
+        try:
+            usage = self.store_usage_bytes(corpus=corpus)
+        except IndexingError as error:
+            logger.warning("corpus %s: could not read vector store usage: %s", corpus.pk, error)
+            return None
+        now = timezone.now()
+        Corpus.objects.filter(pk=corpus.pk).update(
+            remote_usage_bytes=usage, remote_usage_updated_at=now
+        )
+        corpus.remote_usage_bytes, corpus.remote_usage_updated_at = usage, now
+        logger.info("corpus %s: vector store usage %s bytes", corpus.pk, usage)
+        return usage
 
     # --- search ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from documents.parsing.base import (
+    Markup,
     ParsedDocument,
     ParsedPage,
     ParseError,
@@ -45,6 +46,7 @@ __all__ = [
     "ParsedPage",
     "Parser",
     "detect_format",
+    "markup_of",
     "parse_file",
 ]
 
@@ -61,6 +63,14 @@ PARSERS: dict[str, Parser] = {
     "text": TextParser(),
     "epub": EpubParser(),
 }
+
+
+def markup_of(parser: str) -> Markup:
+    """The markup of the pages the parser named `parser` produced ("text" for documents that
+    no local parser read, e.g. adopted from OpenAI without their original)."""
+    found = PARSERS.get(parser)
+    return found.markup if found is not None else "text"
+
 
 _NO_TEXT_MESSAGES = {
     "pdf": (

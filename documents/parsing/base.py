@@ -35,6 +35,10 @@ class ParseError(Exception):
         self.code = code
 
 
+# "markdown" when headings are marked with '#', so the chunker can split at them.
+Markup = Literal["text", "markdown"]
+
+
 @dataclass(frozen=True)
 class ParsedPage:
     number: int  # 1-based, in reading order
@@ -46,8 +50,7 @@ class ParsedPage:
 class ParsedDocument:
     pages: list[ParsedPage]
     parser: str  # the format family that parsed it: "pdf", "docx", ...
-    # "markdown" when headings are marked with '#', so the chunker can split at them.
-    markup: Literal["text", "markdown"] = "text"
+    markup: Markup = "text"
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -60,6 +63,9 @@ class Parser(Protocol):
     """One family of formats. Parsers raise only ParseError for problems with the file."""
 
     name: str
+    # What every document it parses is written in (see ParsedDocument.markup); stored documents
+    # keep only the parser's name, and re-indexing chunks their pages again by it.
+    markup: Markup
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument: ...
 

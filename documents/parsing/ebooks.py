@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import ebooklib
 from ebooklib import epub
 
-from documents.parsing.base import ParsedDocument, ParsedPage, check_page_count
+from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count
 from documents.parsing.detect import corrupt
 from documents.parsing.webpages import html_pages, parse_html
 
@@ -22,6 +22,7 @@ _MAX_LABEL = 120
 
 class EpubParser:
     name = "epub"
+    markup: Markup = "markdown"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         try:
@@ -53,4 +54,4 @@ class EpubParser:
             number = len(pages) + 1
             label = label[:_MAX_LABEL].rstrip() or f"Section {number}"
             pages.append(ParsedPage(number=number, text=text, label=label))
-        return ParsedDocument(pages=pages, parser=self.name, markup="markdown")
+        return ParsedDocument(pages=pages, parser=self.name, markup=self.markup)

@@ -11,6 +11,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from documents.parsing.base import (
+    Markup,
     ParsedDocument,
     ParsedPage,
     ParseError,
@@ -40,6 +41,7 @@ _LOCKED_MESSAGE = (
 
 class PdfParser:
     name = "pdf"
+    markup: Markup = "text"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         with _PDFIUM_LOCK:
@@ -77,7 +79,7 @@ class PdfParser:
                 f"The text of {len(failed)} page(s) could not be read and is missing "
                 f"(page {listed}{more}); the PDF may be damaged there."
             )
-        return ParsedDocument(pages=pages, parser=self.name, warnings=warnings)
+        return ParsedDocument(pages=pages, parser=self.name, markup=self.markup, warnings=warnings)
 
 
 def _page_text(document: pdfium.PdfDocument, index: int) -> str | None:

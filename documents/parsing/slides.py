@@ -9,7 +9,7 @@ from pptx import Presentation
 from pptx.enum.shapes import PP_PLACEHOLDER
 from pptx.shapes.group import GroupShape
 
-from documents.parsing.base import ParsedDocument, ParsedPage, check_page_count
+from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count
 from documents.parsing.detect import corrupt
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ _BOILERPLATE = {PP_PLACEHOLDER.SLIDE_NUMBER, PP_PLACEHOLDER.FOOTER, PP_PLACEHOLD
 
 class PptxParser:
     name = "pptx"
+    markup: Markup = "markdown"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         try:
@@ -45,7 +46,7 @@ class PptxParser:
         if failed:
             listed = ", ".join(str(number) for number in failed)
             warnings.append(f"The text of slide(s) {listed} could not be read and is missing.")
-        return ParsedDocument(pages=pages, parser=self.name, markup="markdown", warnings=warnings)
+        return ParsedDocument(pages=pages, parser=self.name, markup=self.markup, warnings=warnings)
 
 
 def _slide_text(slide: Any) -> str:

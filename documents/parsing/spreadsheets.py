@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import openpyxl
 
-from documents.parsing.base import ParsedDocument, ParsedPage, check_page_count, read_text
+from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count, read_text
 from documents.parsing.detect import corrupt
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ def _looks_like_header(cells: list[str]) -> bool:
 
 class XlsxParser:
     name = "xlsx"
+    markup: Markup = "text"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         try:
@@ -130,7 +131,7 @@ class XlsxParser:
                     pages.append(ParsedPage(number=number, text=text, label=label))
         finally:
             workbook.close()
-        return ParsedDocument(pages=pages, parser=self.name)
+        return ParsedDocument(pages=pages, parser=self.name, markup=self.markup)
 
 
 def _sheet_text(sheet: Any) -> str:
@@ -164,6 +165,7 @@ def format_value(value: object) -> str:
 
 class CsvParser:
     name = "csv"
+    markup: Markup = "text"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         text = read_text(path)
@@ -186,7 +188,7 @@ class CsvParser:
         page += [(record, line) for record, line, _ in renderer.finish()]
         if page:
             pages.append(_rows_page(len(pages) + 1, page))
-        return ParsedDocument(pages=pages, parser=self.name)
+        return ParsedDocument(pages=pages, parser=self.name, markup=self.markup)
 
 
 def _rows_page(number: int, lines: list[tuple[int, str]]) -> ParsedPage:

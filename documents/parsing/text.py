@@ -6,7 +6,7 @@ import itertools
 import re
 from typing import TYPE_CHECKING
 
-from documents.parsing.base import ParsedDocument, ParsedPage, check_page_count, read_text
+from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count, read_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,6 +19,7 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 class TextParser:
     name = "text"
+    markup: Markup = "text"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         text = _normalise_newlines(read_text(path))
@@ -32,17 +33,18 @@ class TextParser:
         else:
             pages = [ParsedPage(number=1, text=text)]
         check_page_count(len(pages), max_pages=max_pages)
-        return ParsedDocument(pages=pages, parser=self.name)
+        return ParsedDocument(pages=pages, parser=self.name, markup=self.markup)
 
 
 class MarkdownParser:
     name = "markdown"
+    markup: Markup = "markdown"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         text = _HTML_COMMENT.sub("", _normalise_newlines(read_text(path)))
         pages = _form_feed_pages(text)
         check_page_count(len(pages), max_pages=max_pages)
-        return ParsedDocument(pages=pages, parser=self.name, markup="markdown")
+        return ParsedDocument(pages=pages, parser=self.name, markup=self.markup)
 
 
 def _form_feed_pages(text: str) -> list[ParsedPage]:

@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup, Tag, XMLParsedAsHTMLWarning
 from bs4.dammit import EncodingDetector
 from bs4.element import CData, NavigableString
 
-from documents.parsing.base import ParsedDocument, ParsedPage, check_page_count, decode_text
+from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count, decode_text
 from documents.parsing.detect import corrupt
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ _SPACE = re.compile(r"\s+")
 
 class HtmlParser:
     name = "html"
+    markup: Markup = "markdown"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         soup = parse_html(path.read_bytes())
@@ -53,7 +54,7 @@ class HtmlParser:
         return ParsedDocument(
             pages=[ParsedPage(number=n, text=text) for n, text in enumerate(pages, start=1)],
             parser=self.name,
-            markup="markdown",
+            markup=self.markup,
         )
 
 

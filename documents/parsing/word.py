@@ -19,7 +19,7 @@ import docx
 from docx.enum.style import WD_STYLE_TYPE
 from lxml import etree
 
-from documents.parsing.base import ParsedDocument, ParsedPage, ParseError, check_page_count
+from documents.parsing.base import Markup, ParsedDocument, ParsedPage, ParseError, check_page_count
 from documents.parsing.detect import corrupt
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class _Pages:
 
 class DocxParser:
     name = "docx"
+    markup: Markup = "markdown"
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         try:
@@ -95,7 +96,7 @@ class DocxParser:
                 for number, blocks in enumerate(pages.pages, start=1)
             ],
             parser=self.name,
-            markup="markdown",
+            markup=self.markup,
         )
 
 

@@ -80,3 +80,70 @@ def test_search_prints_readable_results(tmp_path):
 def test_search_unknown_corpus_is_a_clear_error():
     with pytest.raises(CommandError, match="No corpus"):
         run("search", "--corpus", "nope", "anything")
+
+
+# --- acting for a user --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def people(db):
+    from documents import services
+    from documents.models import CorpusMembership
+    from tests.factories import UserFactory
+
+    corpus = services.corpus_create(name="KB", slug="kb")
+    people = {
+        "reader": UserFactory(username="rita"),
+        "contributor": UserFactory(username="carl"),
+        "outsider": UserFactory(username="oscar"),
+        "root": UserFactory(username="root", is_superuser=True),
+    }
+    CorpusMembership.objects.create(corpus=corpus, user=people["reader"], role="reader")
+    CorpusMembership.objects.create(corpus=corpus, user=people["contributor"], role="contributor")
+    return people
+
+
+@pytest.mark.parametrize("who", ["outsider", "reader"])
+def test_ingest_refuses_users_who_may_not_add_documents(tmp_path, people, who):
+    (tmp_path / "a.txt").write_text("The library lends books for three weeks.")
+    username = people[who].username
+    with pytest.raises(
+        CommandError, match=f"User '{username}' may not add documents to the corpus"
+    ):
+        run("ingest", "--corpus", "kb", "--user", username, "--inline", str(tmp_path))
+    assert not Document.objects.exists()
+
+
+@pytest.mark.parametrize("who", ["contributor", "root"])
+def test_ingest_acts_for_contributors_and_superusers(tmp_path, people, who):
+    (tmp_path / "a.txt").write_text("The library lends books for three weeks.")
+    run("ingest", "--corpus", "kb", "--user", people[who].username, "--inline", str(tmp_path))
+    assert Document.objects.get().uploaded_by == people[who]
+
+
+def test_ingest_refuses_to_create_a_corpus_for_a_user_who_is_not_a_superuser(tmp_path, people):
+    (tmp_path / "a.txt").write_text("The library lends books for three weeks.")
+    with pytest.raises(CommandError, match="may not create corpora"):
+        run("ingest", "--corpus", "new", "--create", "--user", "carl", str(tmp_path))
+    assert not Corpus.objects.filter(slug="new").exists()
+
+
+def test_ingest_names_an_unknown_user(tmp_path, people):
+    (tmp_path / "a.txt").write_text("text")
+    with pytest.raises(CommandError, match="No user 'nobody'"):
+        run("ingest", "--corpus", "kb", "--user", "nobody", str(tmp_path))
+
+
+def test_search_refuses_users_who_may_not_read_the_corpus(people):
+    with pytest.raises(CommandError, match="User 'oscar' may not read the corpus 'kb'"):
+        run("search", "--corpus", "kb", "--user", "oscar", "anything")
+    people["reader"].is_active = False
+    people["reader"].save()
+    with pytest.raises(CommandError, match="inactive"):
+        run("search", "--corpus", "kb", "--user", "rita", "anything")
+
+
+def test_search_acts_for_a_reader(people):
+    assert run("search", "--corpus", "kb", "--user", "rita", "anything") == (
+        "No matching passages.\n"
+    )

@@ -4,14 +4,14 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat import services
 from chat.models import Conversation
 from chat.strategies.base import TextDelta
-from documents.models import Corpus
+from documents.management.access import command_user, require_role
+from documents.models import Corpus, Role
 
 
 class Command(BaseCommand):
@@ -28,18 +28,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--conversation", type=int, metavar="ID", help="Continue this conversation."
         )
-        parser.add_argument("--user", metavar="USERNAME", help="Ask as this user.")
+        parser.add_argument(
+            "--user",
+            metavar="USERNAME",
+            help="Ask as this user, who must be able to read the corpus (default: as the "
+            "operator; the conversation then belongs to no user).",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        user = command_user(options["user"])
         corpus = Corpus.objects.filter(slug=options["corpus"]).first()
         if corpus is None:
             raise CommandError(f"No corpus with slug {options['corpus']!r}.")
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"No user {options['user']!r}.")
+        require_role(corpus=corpus, user=user, role=Role.READER)
         try:
             conversation = self._conversation(corpus, user, options)
             events = services.message_ask(conversation=conversation, question=options["question"])

@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from documents import services
-from documents.models import Corpus, Document, DocumentStage, DocumentStatus
+from documents.management.access import command_user, require_role
+from documents.models import Corpus, Document, DocumentStage, DocumentStatus, Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 NO_PROGRESS_HINT_SECONDS = 30
 
@@ -30,7 +33,12 @@ class Command(BaseCommand):
             choices=sorted(settings.INDEX_BACKENDS),
             help=f"Index backend of a new corpus (default {settings.DEFAULT_INDEX_BACKEND}).",
         )
-        parser.add_argument("--user", metavar="USERNAME", help="Record this user as uploader.")
+        parser.add_argument(
+            "--user",
+            metavar="USERNAME",
+            help="Upload as this user, who must be a contributor of the corpus (default: as "
+            "the operator, with full access).",
+        )
         parser.add_argument(
             "--wait", action="store_true", help="Wait until every document is ready or failed."
         )
@@ -41,8 +49,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        corpus = self._corpus(options)
-        user = self._user(options["user"])
+        user = command_user(options["user"])
+        corpus = self._corpus(options, user)
         files = self._collect(options["paths"])
         if not files:
             raise CommandError("No files found in the given paths.")
@@ -85,7 +93,7 @@ class Command(BaseCommand):
         if rejected or failed:
             raise CommandError("Some files were not ingested.", returncode=1)
 
-    def _corpus(self, options: dict[str, Any]) -> Corpus:
+    def _corpus(self, options: dict[str, Any], user: User | None) -> Corpus:
         slug = options["corpus"]
         corpus = Corpus.objects.filter(slug=slug).first()
         if corpus is not None:
@@ -94,25 +102,26 @@ class Command(BaseCommand):
                     f"Corpus {slug!r} uses the {corpus.index_backend!r} backend, "
                     f"not {options['backend']!r}."
                 )
+            require_role(corpus=corpus, user=user, role=Role.CONTRIBUTOR)
             return corpus
         if not options["create"]:
             raise CommandError(f"No corpus with slug {slug!r}. Add --create to create it.")
+        if user is not None and not (user.is_active and user.is_superuser):
+            raise CommandError(
+                f"User {user.username!r} may not create corpora (only superusers may). Create "
+                "it without --user, or in the admin, and make them a contributor."
+            )
         try:
             corpus = services.corpus_create(
-                name=options["name"] or slug, slug=slug, index_backend=options["backend"]
+                name=options["name"] or slug,
+                slug=slug,
+                index_backend=options["backend"],
+                created_by=user,
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error
         self.stdout.write(f"Created corpus {corpus.slug!r} ({corpus.index_backend}).")
         return corpus
-
-    def _user(self, username: str | None) -> Any:
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"No user {username!r}.")
-        return user
 
     def _collect(self, paths: list[Path]) -> list[Path]:
         files: list[Path] = []

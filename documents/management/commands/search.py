@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from documents import services
 from documents.backends.base import IndexingError
-from documents.models import Corpus
+from documents.management.access import command_user, require_role
+from documents.models import Corpus, Role
 
 
 class Command(BaseCommand):
@@ -21,11 +22,19 @@ class Command(BaseCommand):
         parser.add_argument("--k", type=int, default=5, help="Number of passages (default 5).")
         parser.add_argument("--mode", choices=["hybrid", "vector", "fulltext"], default="hybrid")
         parser.add_argument("--json", action="store_true", help="Print a JSON list.")
+        parser.add_argument(
+            "--user",
+            metavar="USERNAME",
+            help="Search as this user, who must be able to read the corpus (default: as the "
+            "operator).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        user = command_user(options["user"])
         corpus = Corpus.objects.filter(slug=options["corpus"]).first()
         if corpus is None:
             raise CommandError(f"No corpus with slug {options['corpus']!r}.")
+        require_role(corpus=corpus, user=user, role=Role.READER)
         try:
             hits = services.corpus_search(
                 corpus=corpus, query=options["query"], k=options["k"], mode=options["mode"]

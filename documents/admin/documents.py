@@ -1,19 +1,24 @@
+"""Admin of documents (upload, progress, re-ingest, delete) and their page maps."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from documents import services
-from documents.models import Corpus, Document, DocumentStatus, Page
+from documents.admin.corpora import acting_user
+from documents.models import Chunk, Corpus, Document, DocumentStatus, Page
 
 STATUS_COLOURS = {
     DocumentStatus.QUEUED: "#6b7280",
@@ -21,6 +26,9 @@ STATUS_COLOURS = {
     DocumentStatus.READY: "#15803d",
     DocumentStatus.FAILED: "#b91c1c",
 }
+# Above this many pages the document page links to the paginated page list instead of
+# showing every page inline.
+PAGE_INLINE_LIMIT = 50
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -42,91 +50,9 @@ class UploadForm(forms.Form):
     uploads = MultipleFileField(label="Files", help_text="Select several files at once.")
 
 
-class CorpusForm(forms.ModelForm[Corpus]):
-    class Meta:
-        model = Corpus
-        fields = [
-            "name",
-            "slug",
-            "description",
-            "index_backend",
-            "embedding_model",
-            "chunk_size_tokens",
-            "chunk_overlap_tokens",
-            "text_search_config",
-        ]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        try:
-            services.corpus_validate_settings(
-                index_backend=data.get("index_backend", ""),
-                embedding_model=data.get("embedding_model", ""),
-                chunk_size_tokens=data.get("chunk_size_tokens") or 0,
-                chunk_overlap_tokens=data.get("chunk_overlap_tokens") or 0,
-            )
-        except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
-        return data
-
-
-@admin.register(Corpus)
-class CorpusAdmin(admin.ModelAdmin[Corpus]):
-    form = CorpusForm
-    list_display = ["name", "slug", "index_backend", "embedding_model", "documents_by_status"]
-    search_fields = ["name", "slug", "description"]
-    prepopulated_fields = {"slug": ["name"]}
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Corpus]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                **{
-                    f"n_{status}": Count("documents", filter=Q(documents__status=status))
-                    for status in DocumentStatus.values
-                }
-            )
-        )
-
-    @admin.display(description="Documents")
-    def documents_by_status(self, corpus: Corpus) -> str:
-        parts = [
-            f"{getattr(corpus, f'n_{status}')} {label.lower()}"
-            for status, label in DocumentStatus.choices
-            if getattr(corpus, f"n_{status}", 0)
-        ]
-        return ", ".join(parts) or "none"
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Corpus | None = None) -> list[str]:
-        # Changing how an existing corpus is indexed means re-indexing it, not editing a field.
-        return ["index_backend", "embedding_model"] if obj else []
-
-    def save_model(self, request: HttpRequest, obj: Corpus, form: Any, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        created = services.corpus_create(
-            name=obj.name,
-            slug=obj.slug,
-            description=obj.description,
-            index_backend=obj.index_backend,
-            embedding_model=obj.embedding_model,
-            chunk_size_tokens=obj.chunk_size_tokens,
-            chunk_overlap_tokens=obj.chunk_overlap_tokens,
-            text_search_config=obj.text_search_config,
-            created_by=request.user,  # type: ignore[arg-type]
-        )
-        obj.pk = created.pk
-        obj.refresh_from_db()
-
-    def delete_model(self, request: HttpRequest, obj: Corpus) -> None:
-        services.corpus_delete(corpus=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Corpus]) -> None:
-        for corpus in queryset:
-            services.corpus_delete(corpus=corpus)
+def _excerpt(text: str, length: int = 300) -> str:
+    text = " ".join(text.split())
+    return text[:length] + ("…" if len(text) > length else "")
 
 
 class PageInline(admin.TabularInline[Page, Document]):
@@ -136,12 +62,12 @@ class PageInline(admin.TabularInline[Page, Document]):
     extra = 0
     max_num = 0
     can_delete = False
-    show_change_link = False
+    show_change_link = True
+    verbose_name_plural = "Page map"
 
     @admin.display(description="Text")
     def excerpt(self, page: Page) -> str:
-        text = " ".join(page.text.split())
-        return text[:300] + ("…" if len(text) > 300 else "")
+        return _excerpt(page.text)
 
 
 @admin.register(Document)
@@ -159,11 +85,10 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     search_fields = ["filename", "sha256"]
     list_select_related = ["corpus"]
     actions = ["reingest", "retry_failed"]
-    inlines = [PageInline]
     readonly_fields = [
         "corpus",
         "filename",
-        "file",
+        "original",
         "content_type",
         "size_bytes",
         "sha256",
@@ -173,9 +98,11 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "error",
         "warning",
         "page_count",
+        "page_map",
         "chunk_count",
         "embedding_tokens",
         "parser",
+        "remote_file_id",
         "attempts",
         "timings",
         "uploaded_by",
@@ -185,8 +112,11 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "finished_at",
     ]
     fieldsets = [
-        (None, {"fields": ["corpus", "filename", "file", "status", "stage", "progress"]}),
-        ("Outcome", {"fields": ["error", "warning", "page_count", "chunk_count", "parser"]}),
+        (None, {"fields": ["corpus", "filename", "original", "status", "stage", "progress"]}),
+        (
+            "Outcome",
+            {"fields": ["error", "warning", "page_count", "page_map", "chunk_count", "parser"]},
+        ),
         (
             "Details",
             {
@@ -196,6 +126,7 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
                     "size_bytes",
                     "sha256",
                     "embedding_tokens",
+                    "remote_file_id",
                     "attempts",
                     "timings",
                     "uploaded_by",
@@ -213,6 +144,8 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         label = DocumentStatus(document.status).label
         if document.status == DocumentStatus.PROCESSING and document.stage:
             label = f"{label}: {document.get_stage_display()} {document.progress:.0%}"
+        if document.status == DocumentStatus.READY and document.warning:
+            label = f"{label} ⚠"
         return format_html(
             '<span style="color:#fff;background:{};padding:2px 8px;border-radius:9px" '
             'title="{}">{}</span>',
@@ -224,6 +157,38 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     @admin.display(description="Size (KB)", ordering="size_bytes")
     def size_kb(self, document: Document) -> int:
         return round(document.size_bytes / 1024)
+
+    @admin.display(description="Original")
+    def original(self, document: Document) -> SafeString | str:
+        if not document.file:
+            return "No original (adopted from OpenAI, which would not hand the file out)"
+        try:
+            url = reverse(
+                "documents:download",
+                kwargs={"slug": document.corpus.slug, "document_id": document.pk},
+            )
+        except NoReverseMatch:
+            return document.file.name or ""
+        return format_html('<a href="{}">{}</a>', url, document.filename)
+
+    @admin.display(description="Pages")
+    def page_map(self, document: Document) -> SafeString | str:
+        count = document.pages.count()
+        if not count:
+            return "No page map (citations point to the document, not the page)"
+        url = reverse("admin:documents_page_changelist")
+        return format_html(
+            '<a href="{}?document__id__exact={}">{} with their text</a>',
+            url,
+            document.pk,
+            f"All {count} pages" if count > 1 else "The page",
+        )
+
+    def get_inlines(self, request: HttpRequest, obj: Document | None) -> list[Any]:
+        # A long document's page map is browsed on the paginated page list instead.
+        if obj is not None and obj.pages.count() <= PAGE_INLINE_LIMIT:
+            return [PageInline]
+        return []
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads go through the upload view below
@@ -238,7 +203,9 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
             *super().get_urls(),
         ]
 
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = {
             **(extra_context or {}),
             "upload_url": reverse("admin:documents_document_upload"),
@@ -259,7 +226,7 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
                         corpus=corpus,
                         file=upload,
                         filename=upload.name,
-                        uploaded_by=request.user,  # type: ignore[arg-type]
+                        uploaded_by=acting_user(request),
                         content_type=upload.content_type or "",
                     )
                 except ValidationError as error:
@@ -288,17 +255,24 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
 
     @admin.action(description="Re-ingest selected documents")
     def reingest(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
-        for document in queryset:
-            services.document_reingest(document=document)
-        messages.success(request, f"Queued {queryset.count()} documents again.")
+        self._requeue(request, list(queryset), "documents")
 
     @admin.action(description="Retry failed documents")
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
-        failed = queryset.filter(status=DocumentStatus.FAILED)
-        count = failed.count()
-        for document in failed:
-            services.document_reingest(document=document)
-        messages.success(request, f"Queued {count} failed documents again.")
+        self._requeue(
+            request, list(queryset.filter(status=DocumentStatus.FAILED)), "failed documents"
+        )
+
+    def _requeue(self, request: HttpRequest, documents: list[Document], what: str) -> None:
+        queued = sum(
+            services.document_reingest(document=document).status == DocumentStatus.QUEUED
+            for document in documents
+        )
+        messages.success(request, f"Queued {queued} {what} again.")
+        if busy := len(documents) - queued:
+            messages.warning(
+                request, f"{busy} documents are being processed right now and were left alone."
+            )
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
         services.document_delete(document=obj)
@@ -306,3 +280,46 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset:
             services.document_delete(document=document)
+
+    def get_deleted_objects(
+        self, objs: Sequence[Document] | QuerySet[Document], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
+        # Django would list every page and passage (and ask for delete permission on the
+        # read-only page list); the counts say what goes.
+        documents = list(objs)
+        counts = {
+            "documents": len(documents),
+            "pages": Page.objects.filter(document__in=documents).count(),
+            "passages": Chunk.objects.filter(document__in=documents).count(),
+        }
+        return [str(document) for document in documents], counts, set(), []
+
+
+@admin.register(Page)
+class PageAdmin(admin.ModelAdmin[Page]):
+    """The page map of a document, read-only and paginated (linked from the document)."""
+
+    list_display = ["number", "label", "document", "excerpt"]
+    list_display_links = ["number"]
+    list_select_related = ["document"]
+    list_per_page = 50
+    search_fields = ["text", "label"]
+    ordering = ["document", "number"]
+    show_full_result_count = False
+    fields = readonly_fields = ("document", "number", "label", "char_start", "text")
+
+    @admin.display(description="Text")
+    def excerpt(self, page: Page) -> str:
+        return _excerpt(page.text, 200)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return False  # reached from a document, not listed on the admin index
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
