@@ -195,7 +195,8 @@ def main() -> None:
 
     def raw_search(i: int, mode: str = "hybrid") -> list:
         sql, params = search_sql(
-            corpus_id=corpus.pk, dims=384, text_search_config="english", query=questions[i],
+            corpus_id=corpus.pk, index_version=corpus.index_version, dims=384,
+            text_search_config="english", query=questions[i],
             vector=query_vectors[i], k=10, candidates=40, mode=mode,
         )  # fmt: skip
         with raw.transaction(), raw.cursor() as cursor:
@@ -219,7 +220,8 @@ def main() -> None:
     for i in range(len(questions)):
         approx = [hit.chunk_id for hit in backend_search(i, "vector")]
         sql, params = search_sql(
-            corpus_id=corpus.pk, dims=384, text_search_config="english", query=questions[i],
+            corpus_id=corpus.pk, index_version=corpus.index_version, dims=384,
+            text_search_config="english", query=questions[i],
             vector=query_vectors[i], k=10, candidates=10, mode="vector",
         )  # fmt: skip
         with transaction.atomic(), connection.cursor() as cursor:
@@ -229,7 +231,8 @@ def main() -> None:
         recalls.append(len(set(approx) & set(exact)) / max(1, len(exact)))
 
     sql, params = search_sql(
-        corpus_id=corpus.pk, dims=384, text_search_config="english", query=questions[0],
+        corpus_id=corpus.pk, index_version=corpus.index_version, dims=384,
+        text_search_config="english", query=questions[0],
         vector=query_vectors[0], k=10, candidates=40, mode="hybrid",
     )  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:

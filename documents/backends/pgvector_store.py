@@ -1,7 +1,8 @@
 """The local index: chunks with embeddings (pgvector, HNSW) and tsvectors (GIN) in PostgreSQL.
 
-Hybrid search runs both retrievers in one statement and fuses their rankings with reciprocal
-rank fusion (Cormack et al., SIGIR 2009): score = sum(1 / (k + rank)).
+Hybrid search runs both retrievers, vector similarity and BM25, in one statement and fuses
+their rankings with reciprocal rank fusion (Cormack et al., SIGIR 2009):
+score = sum(1 / (k + rank)).
 """
 
 from __future__ import annotations
@@ -68,7 +69,6 @@ class PgvectorBackend:
     # --- corpus lifecycle -------------------------------------------------------------------
 
     def prepare_corpus(self, *, corpus: Corpus) -> None:
-        embedder = get_embedder(corpus.embedding_model)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT 1 FROM pg_ts_config WHERE cfgname = %s", [corpus.text_search_config]
@@ -78,15 +78,18 @@ class PgvectorBackend:
                     f"PostgreSQL has no text search configuration {corpus.text_search_config!r}.",
                     retryable=False,
                 )
+        self.ensure_vector_index(embedding_model=corpus.embedding_model)
+
+    def ensure_vector_index(self, *, embedding_model: str) -> None:
+        """Create the HNSW index for the model's dimension unless it exists."""
+        dims = get_embedder(embedding_model).dimensions
+        with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT 1 FROM pg_class WHERE relname = %s",
-                [f"chunk_embedding_hnsw_{embedder.dimensions}"],
+                "SELECT 1 FROM pg_class WHERE relname = %s", [f"chunk_embedding_hnsw_{dims}"]
             )
             if cursor.fetchone() is None:
                 # Outside a transaction the index is built without blocking writers.
-                cursor.execute(
-                    hnsw_index_sql(embedder.dimensions, concurrently=connection.get_autocommit())
-                )
+                cursor.execute(hnsw_index_sql(dims, concurrently=connection.get_autocommit()))
 
     def remove_corpus(self, *, corpus: Corpus) -> None:
         """Chunks go with the corpus row (ON DELETE CASCADE); nothing lives elsewhere."""
@@ -102,14 +105,44 @@ class PgvectorBackend:
         progress: ProgressCallback,
     ) -> IndexResult:
         corpus = document.corpus
-        embedder = get_embedder(corpus.embedding_model)
+        return self.build_chunks(
+            document=document,
+            pages=pages,
+            markup=markup,
+            embedding_model=corpus.embedding_model,
+            chunk_size_tokens=corpus.chunk_size_tokens,
+            chunk_overlap_tokens=corpus.chunk_overlap_tokens,
+            index_version=corpus.index_version,
+            progress=progress,
+        )
+
+    def build_chunks(
+        self,
+        *,
+        document: Document,
+        pages: Sequence[Page],
+        markup: str,
+        embedding_model: str,
+        chunk_size_tokens: int,
+        chunk_overlap_tokens: int,
+        index_version: int,
+        progress: ProgressCallback,
+    ) -> IndexResult:
+        """Chunk and embed `pages` with these settings and store them as the document's chunks
+        of `index_version`, replacing its chunks of that version and of later ones (a re-index
+        in progress then builds them again from these pages).
+
+        Refuses (retryable) when the corpus has meanwhile moved past `index_version`: the
+        chunks were made with settings it no longer uses.
+        """
+        embedder = get_embedder(embedding_model)
         progress(DocumentStage.CHUNKING, 0.0)
         page_texts = [PageText(page.number, page.text, page.char_start) for page in pages]
         chunks = chunk_pages(
             page_texts,
             tokenizer=embedder.tokenizer(),
-            max_tokens=min(corpus.chunk_size_tokens, embedder.max_tokens),
-            overlap_tokens=corpus.chunk_overlap_tokens,
+            max_tokens=min(chunk_size_tokens, embedder.max_tokens),
+            overlap_tokens=chunk_overlap_tokens,
             markdown=markup == "markdown",
         )
         if not chunks:
@@ -122,7 +155,8 @@ class PgvectorBackend:
         rows = [
             Chunk(
                 document=document,
-                corpus=corpus,
+                corpus_id=document.corpus_id,
+                index_version=index_version,
                 ordinal=ordinal,
                 text=chunk.text,
                 page_start=chunk.page_start,
@@ -135,15 +169,30 @@ class PgvectorBackend:
             for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
         ]
         # Replace the document's chunks in one transaction: readers see old or new, never half.
-        with transaction.atomic():
-            Chunk.objects.filter(document=document).delete()
-            Chunk.objects.bulk_create(rows, batch_size=500)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE documents_chunk SET search_vector = to_tsvector(%s::regconfig, text) "
-                    "WHERE document_id = %s",
-                    [corpus.text_search_config, document.pk],
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Holds off a re-index's switch to a new version until this write is committed.
+            cursor.execute(
+                "SELECT index_version, text_search_config FROM documents_corpus "
+                "WHERE id = %s FOR SHARE",
+                [document.corpus_id],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                raise IndexingError("The corpus was deleted.", retryable=False)
+            current_version, text_search_config = row
+            if index_version < current_version:
+                raise IndexingError(
+                    "The corpus was re-indexed with new settings while this document was "
+                    "processed; will retry with them.",
+                    retryable=True,
                 )
+            Chunk.objects.filter(document=document, index_version__gte=index_version).delete()
+            Chunk.objects.bulk_create(rows, batch_size=500)
+            cursor.execute(
+                "UPDATE documents_chunk SET search_vector = to_tsvector(%s::regconfig, text) "
+                "WHERE document_id = %s AND index_version = %s",
+                [text_search_config, document.pk, index_version],
+            )
         return IndexResult(chunk_count=len(rows), embedding_tokens=tokens)
 
     def _embed(
@@ -170,6 +219,9 @@ class PgvectorBackend:
         query = query.strip()
         if not query:
             return []
+        # A re-index may have switched the corpus to a new model and version since the caller
+        # loaded it; the old version's chunks are gone then.
+        corpus.refresh_from_db(fields=["embedding_model", "index_version"])
         embedder = get_embedder(corpus.embedding_model)
         vector = embedder.embed_query(query) if mode != "fulltext" else None
         return self.search_by_vector(corpus=corpus, query=query, vector=vector, k=k, mode=mode)
@@ -189,6 +241,7 @@ class PgvectorBackend:
         embedder = get_embedder(corpus.embedding_model)
         sql, params = search_sql(
             corpus_id=corpus.pk,
+            index_version=corpus.index_version,
             dims=embedder.dimensions,
             text_search_config=corpus.text_search_config,
             query=query,
@@ -228,19 +281,48 @@ class PgvectorBackend:
         ]
 
 
-# Lexemes of the question OR-ed together: a question's words should widen recall, not all be
-# required as websearch_to_tsquery would. Quoting keeps stemmed lexemes as they are.
-_OR_QUERY = """
-    SELECT coalesce(string_agg(
-        '''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | '
-    ), '')::tsquery
-    FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(query)s))) AS lexeme
+# Full-text retrieval is Okapi BM25 (Robertson & Zaragoza 2009) over the chunks' tsvectors:
+# score = sum over the question's lexemes of idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len
+# / avglen)), with idf = ln(1 + (N - df + 0.5) / (df + 0.5)). N, the lengths and df come from
+# documents_indexstats and documents_lexemestat, which triggers keep exact. A question's
+# lexemes are OR-ed (an AND of every word would match almost nothing); the GIN index finds the
+# candidates through the rarest lexemes only, until their chunks add up to SEARCH_BM25_BUDGET:
+# a chunk that holds nothing but very common words cannot rank high anyway, and scoring every
+# chunk with a common word would cost more than the whole search. Quoting keeps the stemmed
+# lexemes as they are.
+_BM25_CTES = r"""
+    terms AS (
+        SELECT s.lexeme, s.chunks AS df,
+               ln(1 + (st.n - s.chunks + 0.5) / (s.chunks + 0.5)) AS idf
+        FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(query)s))) AS q(lexeme)
+        JOIN documents_lexemestat s
+          ON s.corpus_id = %(corpus)s AND s.index_version = %(version)s
+         AND s.lexeme = q.lexeme AND s.chunks > 0
+        CROSS JOIN (
+            SELECT greatest(chunks, 1)::float AS n FROM documents_indexstats
+            WHERE corpus_id = %(corpus)s AND index_version = %(version)s
+        ) st
+    ),
+    picked(terms) AS (
+        SELECT coalesce(string_agg(
+            '''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || '''', ' | '
+        ), '')::tsquery
+        FROM (
+            SELECT lexeme, df, sum(df) OVER (ORDER BY df, lexeme) AS running FROM terms
+        ) ranked
+        WHERE running - df < %(bm25_budget)s
+    ),
+    avglen(tokens) AS (
+        SELECT greatest(tokens::float / greatest(chunks, 1), 1) FROM documents_indexstats
+        WHERE corpus_id = %(corpus)s AND index_version = %(version)s
+    )
 """
 
 
 def search_sql(
     *,
     corpus_id: int,
+    index_version: int,
     dims: int,
     text_search_config: str,
     query: str,
@@ -249,9 +331,11 @@ def search_sql(
     candidates: int,
     mode: SearchMode,
 ) -> tuple[str, dict[str, Any]]:
-    """One statement: the retrievers as CTEs, fused with reciprocal rank fusion."""
+    """One statement: the retrievers as CTEs, fused with reciprocal rank fusion, over the
+    chunks of the corpus's current `index_version`."""
     params: dict[str, Any] = {
         "corpus": corpus_id,
+        "version": index_version,
         "config": text_search_config,
         "query": query,
         "k": k,
@@ -271,21 +355,34 @@ def search_sql(
                     SELECT c.id, {expr} <=> %(vector)s::{cast} AS distance
                     FROM documents_chunk c
                     JOIN documents_document d ON d.id = c.document_id AND d.status = 'ready'
-                    WHERE c.corpus_id = %(corpus)s AND vector_dims(c.embedding) = {int(dims)}
+                    WHERE c.corpus_id = %(corpus)s AND c.index_version = %(version)s
+                      AND vector_dims(c.embedding) = {int(dims)}
                     ORDER BY distance
                     LIMIT %(candidates)s
                 ) v
             )"""  # noqa: S608
         )
     if mode in ("hybrid", "fulltext"):
-        ctes.append(f"q(terms) AS ({_OR_QUERY})")
+        params.update(
+            bm25_budget=settings.SEARCH_BM25_BUDGET,
+            k1=settings.SEARCH_BM25_K1,
+            b=settings.SEARCH_BM25_B,
+        )
+        ctes.append(_BM25_CTES)
         ctes.append(
             """fts AS (
                 SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM (
-                    SELECT c.id, ts_rank_cd(c.search_vector, (SELECT terms FROM q), 1) AS score
+                    SELECT c.id, (
+                        SELECT sum(t.idf * cardinality(u.positions) * (%(k1)s + 1) / (
+                            cardinality(u.positions) + %(k1)s * (1 - %(b)s
+                            + %(b)s * c.token_count / (SELECT tokens FROM avglen))))
+                        FROM unnest(c.search_vector) AS u
+                        JOIN terms t ON t.lexeme = u.lexeme
+                    ) AS score
                     FROM documents_chunk c
                     JOIN documents_document d ON d.id = c.document_id AND d.status = 'ready'
-                    WHERE c.corpus_id = %(corpus)s AND c.search_vector @@ (SELECT terms FROM q)
+                    WHERE c.corpus_id = %(corpus)s AND c.index_version = %(version)s
+                      AND c.search_vector @@ (SELECT terms FROM picked)
                     ORDER BY score DESC
                     LIMIT %(candidates)s
                 ) f

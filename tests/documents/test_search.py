@@ -105,6 +105,7 @@ def test_planner_uses_the_hnsw_and_gin_indexes_on_a_large_corpus(indexed, ready_
     embedder = get_embedder(indexed.embedding_model)
     sql, params = search_sql(
         corpus_id=indexed.pk,
+        index_version=indexed.index_version,
         dims=embedder.dimensions,
         text_search_config=indexed.text_search_config,
         query="meal expenses",
