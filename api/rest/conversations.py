@@ -1,0 +1,101 @@
+"""The token user's own conversations, in the corpora the token may query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+
+from api.access import conversation_for
+from api.auth import request_token
+from api.rest.schemas import (
+    SLUG_PATTERN,
+    ConversationDetailOut,
+    ConversationPage,
+    ErrorOut,
+    Id,
+)
+from api.scopes import Permission
+from chat import services
+from chat.models import Conversation, Message
+
+router = Router(tags=["conversations"])
+
+ERRORS = frozenset({400, 401, 403, 404, 422, 429})
+
+
+class ConversationFilter(Schema):
+    corpus: str | None = Field(None, pattern=SLUG_PATTERN, description="Only this corpus.")
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000_000)
+
+
+@router.get("/conversations", response={200: ConversationPage, ERRORS: ErrorOut}, summary="List")
+def conversation_list(request: HttpRequest, filters: Query[ConversationFilter]) -> dict[str, Any]:
+    """Your conversations (the token's user's, wherever they were started) in the corpora
+    this token may query, most recently active first."""
+    token = request_token(request)
+    conversations = (
+        Conversation.objects.for_user(token.user)
+        .filter(corpus__in=token.corpora(Permission.QUERY))
+        .select_related("corpus")
+    )
+    if filters.corpus:
+        conversations = conversations.filter(corpus__slug=filters.corpus)
+    page = conversations[filters.offset : filters.offset + filters.limit]
+    return {
+        "count": conversations.count(),
+        "limit": filters.limit,
+        "offset": filters.offset,
+        "items": [conversation_out(conversation) for conversation in page],
+    }
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    response={200: ConversationDetailOut, ERRORS: ErrorOut},
+    summary="Get with messages",
+)
+def conversation_detail(request: HttpRequest, conversation_id: Id) -> dict[str, Any]:
+    conversation = conversation_for(request_token(request), conversation_id)
+    messages = conversation.messages.order_by("id")
+    return {
+        **conversation_out(conversation),
+        "messages": [message_out(message) for message in messages],
+    }
+
+
+@router.delete(
+    "/conversations/{conversation_id}", response={204: None, ERRORS: ErrorOut}, summary="Delete"
+)
+def conversation_delete(request: HttpRequest, conversation_id: Id) -> Status[None]:
+    conversation = conversation_for(request_token(request), conversation_id)
+    services.conversation_delete(conversation=conversation)
+    return Status(204, None)
+
+
+def conversation_out(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.pk,
+        "corpus": conversation.corpus.slug,
+        "title": str(conversation),
+        "strategy": conversation.strategy,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+    }
+
+
+def message_out(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "content": message.content,
+        "citations": message.citations,
+        "status": message.status,
+        "error": message.error,
+        "notice": message.notice,
+        "strategy": message.strategy,
+        "usage": message.usage,
+        "created_at": message.created_at,
+    }
