@@ -20,7 +20,7 @@ format:
 	.venv/bin/ruff format .
 
 typecheck:
-	.venv/bin/mypy config documents chat
+	.venv/bin/mypy config documents chat api
 
 migrations-check:
 	$(PY) manage.py makemigrations --check --dry-run

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +151,26 @@ def conversations_move_strategy(*, corpus: Corpus, from_strategy: str, to_strate
         to_strategy,
     )
     return moved
+
+
+def conversation_add_turns(*, conversation: Conversation, turns: Sequence[Turn]) -> None:
+    """Store turns that happened elsewhere (a client sending its own history, as OpenAI-style
+    clients do) as completed messages, so strategies and admins see them like any other."""
+    messages = []
+    for turn in turns:
+        messages.append(
+            Message(conversation=conversation, role=MessageRole.USER, content=turn.question)
+        )
+        messages.append(
+            Message(
+                conversation=conversation,
+                role=MessageRole.ASSISTANT,
+                content=turn.answer,
+                status=MessageStatus.COMPLETE,
+                notice="Supplied by the client, not answered here.",
+            )
+        )
+    Message.objects.bulk_create(messages)
 
 
 def conversation_history(conversation: Conversation) -> tuple[Turn, ...]:

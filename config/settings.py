@@ -70,15 +70,21 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with Docent's admin site (it adds the usage page).
+    "config.apps.DocentAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # SearchVectorField and GinIndex (documents.Chunk); Django 6.1's checks require it.
+    "django.contrib.postgres",
+    # Only for its bundled Swagger UI files and templates: the API docs work offline.
+    "ninja",
     "documents",
     "chat",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +148,12 @@ LOGOUT_REDIRECT_URL = env_str("LOGOUT_REDIRECT_URL", "login")
 # Password-reset mail; the console backend prints messages to the web server's log.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Docent <docent@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 
 # --- Database -----------------------------------------------------------------------------------
 
@@ -169,7 +181,12 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: downloads go through an access-checked view
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Only collectstatic needs a root; in a checkout WhiteNoise serves static files from the apps.
+STATIC_ROOT: Path | None = (
+    Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+    if env_bool("STATIC_MANIFEST", False) or env_str("STATIC_ROOT")
+    else None
+)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -225,6 +242,10 @@ INGEST_REQUEUE_INTERVAL_SECONDS = env_int("INGEST_REQUEUE_INTERVAL_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "documents-requeue-stale": {
         "task": "documents.tasks.documents_requeue_stale",
+        "schedule": float(INGEST_REQUEUE_INTERVAL_SECONDS),
+    },
+    "corpus-reindexes-requeue-stale": {
+        "task": "documents.tasks.corpus_reindexes_requeue_stale",
         "schedule": float(INGEST_REQUEUE_INTERVAL_SECONDS),
     },
 }
@@ -283,6 +304,11 @@ DEFAULT_INDEX_BACKEND = env_str("DEFAULT_INDEX_BACKEND", "pgvector")
 SEARCH_CANDIDATES = env_int("SEARCH_CANDIDATES", 40)  # per retriever, before fusion
 SEARCH_RRF_K = env_int("SEARCH_RRF_K", 60)
 SEARCH_HNSW_EF_SEARCH = env_int("SEARCH_HNSW_EF_SEARCH", 100)
+# BM25 parameters (Robertson's usual k1 and b) and how many chunks the rarest words of a
+# question may bring in as full-text candidates.
+SEARCH_BM25_K1 = env_float("SEARCH_BM25_K1", 1.2)
+SEARCH_BM25_B = env_float("SEARCH_BM25_B", 0.75)
+SEARCH_BM25_BUDGET = env_int("SEARCH_BM25_BUDGET", 1000)
 
 # --- Answer strategies ----------------------------------------------------------------------------
 
@@ -330,6 +356,39 @@ CHAT_STRATEGIES: dict[str, dict[str, Any]] = {
 DEFAULT_CHAT_STRATEGIES = {"pgvector": "manual_retrieval", "openai": "file_search"}
 CHAT_HISTORY_TURNS = env_int("CHAT_HISTORY_TURNS", 8)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000)
+
+# --- HTTP API -------------------------------------------------------------------------------------
+
+# Requests per token per minute (a fixed window counted in the database); 0 = no limit.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
+
+# --- Usage accounting -----------------------------------------------------------------------------
+
+# Estimated cost in the admin's usage page: USD per 1M tokens, "input" (prompt or embedding
+# tokens) and "output" (completion tokens), by model name. A model reported with a date suffix
+# ("gpt-4.1-mini-2025-04-14") takes the price of the longest name it starts with. Entries of
+# MODEL_PRICES_JSON (same shape) replace or add to these.
+# These defaults are list prices as we remember them, not read from OpenAI today: compare with
+# https://platform.openai.com/docs/pricing and set MODEL_PRICES_JSON for your contract.
+MODEL_PRICES: dict[str, dict[str, float]] = {
+    "gpt-4.1": {"input": 2.00, "output": 8.00},
+    "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+    "gpt-4.1-nano": {"input": 0.10, "output": 0.40},
+    "gpt-4o": {"input": 2.50, "output": 10.00},
+    "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+    "text-embedding-3-small": {"input": 0.02},
+    "text-embedding-3-large": {"input": 0.13},
+    "all-MiniLM-L6-v2": {"input": 0},  # runs locally
+    "extractive": {"input": 0, "output": 0},  # answers without a model
+}
+if env_str("MODEL_PRICES_JSON"):
+    import json
+
+    MODEL_PRICES.update(json.loads(env_str("MODEL_PRICES_JSON")))
+# OpenAI bills vector-store storage per GB and day with the first GB free (the default below is
+# its list price as we remember it; check https://platform.openai.com/docs/pricing).
+VECTOR_STORE_PRICE_PER_GB_DAY = env_float("VECTOR_STORE_PRICE_PER_GB_DAY", 0.10)
+VECTOR_STORE_FREE_GB = env_float("VECTOR_STORE_FREE_GB", 1.0)
 
 # --- Logging ------------------------------------------------------------------------------------
 

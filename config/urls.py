@@ -1,11 +1,25 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
 
+from api import openai_compat, rest
 from config.views import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
+    # Sign in, sign out, password change and reset (templates in templates/registration/).
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("documents.urls")),
+    path("", include("chat.urls")),
+    # The token pages come before the API so that /api/tokens/ is not an API path.
+    path("", include("api.urls")),
+    path("api/", rest.api_root),
+    path("v1/", openai_compat.unknown_endpoint),
+    path("api/", rest.urls),
+    path("v1/", openai_compat.urls),
+    # Anything else under the APIs answers in their error shapes, not with an HTML page.
+    re_path(r"^api/(?P<rest>.*)$", rest.unknown_endpoint),
+    re_path(r"^v1/(?P<rest>.*)$", openai_compat.unknown_endpoint),
 ]

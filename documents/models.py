@@ -28,9 +28,7 @@ class Role(models.TextChoices):
 
 
 class CorpusQuerySet(models.QuerySet["Corpus"]):
-    def for_user(
-        self, user: User | AnonymousUser, role: Role = Role.READER
-    ) -> CorpusQuerySet:
+    def for_user(self, user: User | AnonymousUser, role: Role = Role.READER) -> CorpusQuerySet:
         """The one place that decides which corpora a user may use in a role: superusers see
         everything; others what they are granted directly or through a group."""
         if not user.is_authenticated or not user.is_active:
@@ -56,6 +54,9 @@ class Corpus(models.Model):
     embedding_model = models.CharField(max_length=100)
     chunk_size_tokens = models.PositiveSmallIntegerField(default=200)
     chunk_overlap_tokens = models.PositiveSmallIntegerField(default=30)
+    # The chunks search reads (pgvector backend). A re-index builds the next version beside it
+    # and switches once complete, so the current one keeps answering meanwhile.
+    index_version = models.PositiveIntegerField(default=1)
     # A PostgreSQL text search configuration (english, simple, german, ...).
     text_search_config = models.CharField(max_length=50, default="english")
     # The corpus's OpenAI vector store (openai backend), created on first use.
@@ -64,6 +65,10 @@ class Corpus(models.Model):
     chat_strategy = models.CharField(max_length=50, blank=True)
     # Remote objects answer strategies keep per corpus, e.g. {"assistants": {"assistant_id": ...}}.
     strategy_state = models.JSONField(default=dict, blank=True)
+    # What OpenAI bills the corpus's vector store for (openai backend), as last read from
+    # OpenAI after an ingestion or deletion; None until then.
+    remote_usage_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    remote_usage_updated_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -138,9 +143,7 @@ class DocumentStage(models.TextChoices):
 
 
 class DocumentQuerySet(models.QuerySet["Document"]):
-    def for_user(
-        self, user: User | AnonymousUser, role: Role = Role.READER
-    ) -> DocumentQuerySet:
+    def for_user(self, user: User | AnonymousUser, role: Role = Role.READER) -> DocumentQuerySet:
         return self.filter(corpus__in=Corpus.objects.for_user(user, role))
 
     def ready(self) -> DocumentQuerySet:
@@ -249,6 +252,9 @@ class Chunk(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     # Denormalised from the document so that retrieval filters on the chunk row alone.
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="+")
+    # Corpus.index_version this chunk belongs to; search reads the corpus's current version.
+    # The database default keeps rows written outside Django (benchmarks, tests) searchable.
+    index_version = models.PositiveIntegerField(default=1, db_default=1)
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
     page_start = models.PositiveIntegerField()
@@ -264,12 +270,152 @@ class Chunk(models.Model):
     class Meta:
         ordering = ["document", "ordinal"]
         constraints = [
-            models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_unique_ordinal"),
+            models.UniqueConstraint(
+                fields=["document", "index_version", "ordinal"], name="chunk_unique_ordinal"
+            ),
         ]
         indexes = [
-            # btree_gin lets one GIN index answer "this corpus AND these words".
-            GinIndex(fields=["corpus", "search_vector"], name="chunk_corpus_search_gin"),
+            # btree_gin lets one GIN index answer "this corpus, this version AND these words".
+            GinIndex(
+                fields=["corpus", "index_version", "search_vector"],
+                name="chunk_corpus_search_gin",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.document_id}#{self.ordinal}"
+        return f"{self.document_id}#{self.ordinal} (v{self.index_version})"
+
+
+class IndexStats(models.Model):
+    """Size of one version of a corpus's full-text index, for BM25's N and average length.
+
+    Kept exact by database triggers on documents_chunk (migration 0007): every insert, update
+    of search_vector and delete, including cascades, adjusts it in the same transaction.
+    """
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="+")
+    index_version = models.PositiveIntegerField()
+    chunks = models.BigIntegerField(default=0)  # chunks with a tsvector
+    tokens = models.BigIntegerField(default=0)  # their summed token_count
+
+    class Meta:
+        verbose_name_plural = "index stats"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["corpus", "index_version"], name="indexstats_unique_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"corpus {self.corpus_id} v{self.index_version}: {self.chunks} chunks"
+
+
+class LexemeStat(models.Model):
+    """In how many chunks of a corpus's index version a lexeme occurs (BM25's document
+    frequency). Maintained by the same triggers as IndexStats."""
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="+")
+    index_version = models.PositiveIntegerField()
+    lexeme = models.TextField()
+    chunks = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["corpus", "index_version", "lexeme"], name="lexemestat_unique_lexeme"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lexeme}: {self.chunks}"
+
+
+class ReindexStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+    @classmethod
+    def active(cls) -> list[str]:
+        return [cls.QUEUED.value, cls.RUNNING.value]
+
+
+class CorpusReindexQuerySet(models.QuerySet["CorpusReindex"]):
+    def active(self) -> CorpusReindexQuerySet:
+        return self.filter(status__in=ReindexStatus.active())
+
+    def stale(self, *, now: dt.datetime, queued_before: dt.datetime) -> CorpusReindexQuerySet:
+        """Re-indexes whose worker died (lease ran out) or whose queue message was lost."""
+        return self.filter(
+            Q(status=ReindexStatus.RUNNING, lease_expires_at__lt=now)
+            | Q(status=ReindexStatus.QUEUED, queued_at__lt=queued_before)
+        )
+
+
+class CorpusReindex(models.Model):
+    """Rebuilding a corpus's chunks with new embedding or chunking settings, as version
+    `target_version`, while the current version keeps answering."""
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="reindexes")
+    target_version = models.PositiveIntegerField()
+    embedding_model = models.CharField(max_length=100)
+    chunk_size_tokens = models.PositiveSmallIntegerField()
+    chunk_overlap_tokens = models.PositiveSmallIntegerField()
+    status = models.CharField(
+        max_length=10, choices=ReindexStatus.choices, default=ReindexStatus.QUEUED
+    )
+    documents_total = models.PositiveIntegerField(default=0)
+    documents_done = models.PositiveIntegerField(default=0)
+    embedding_tokens = models.PositiveBigIntegerField(default=0)  # for usage accounting
+    error = models.TextField(blank=True)  # human-readable reason when failed
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CorpusReindexQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "re-index"
+        verbose_name_plural = "re-indexes"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["corpus"],
+                condition=Q(status__in=["queued", "running"]),
+                name="reindex_one_active_per_corpus",
+            ),
+            models.UniqueConstraint(
+                fields=["corpus", "target_version"], name="reindex_unique_target_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.corpus} v{self.target_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ReindexStatus.active()
+
+    @property
+    def summary(self) -> str:
+        """e.g. "Running: 12 of 40 documents" for progress displays."""
+        label = ReindexStatus(self.status).label
+        if self.status == ReindexStatus.QUEUED:
+            return label
+        if self.status == ReindexStatus.FAILED:
+            return f"{label}: {self.error}"
+        return f"{label}: {self.documents_done} of {self.documents_total} documents"
+
+    @property
+    def settings_label(self) -> str:
+        return (
+            f"{self.embedding_model}, {self.chunk_size_tokens} tokens per chunk, "
+            f"{self.chunk_overlap_tokens} overlap"
+        )

@@ -133,6 +133,17 @@ def corpus_delete(*, corpus: Corpus) -> None:
         transaction.on_commit(lambda: _delete_files(names))
 
 
+def corpus_refresh_remote_usage(*, corpus: Corpus) -> int | None:
+    """Read what the corpus's vector store takes up at OpenAI and record it on the corpus;
+    None for corpora indexed locally, or when it cannot be read (logged)."""
+    from documents.backends.openai_store import OpenAIVectorStoreBackend
+
+    backend = get_backend(corpus.index_backend)
+    if not isinstance(backend, OpenAIVectorStoreBackend):
+        return None
+    return backend.refresh_usage(corpus=corpus)
+
+
 # --- documents: upload ----------------------------------------------------------------------------
 
 
@@ -570,6 +581,7 @@ def corpus_adopt_vector_store(
     except IndexingError as error:
         _corpus_discard(corpus)
         raise ValidationError({"vector_store_id": str(error)}) from error
+    backend.refresh_usage(corpus=corpus)
     logger.info(
         "corpus %s adopted vector store %s: %s documents, %s skipped",
         corpus.pk,
