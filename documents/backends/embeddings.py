@@ -45,7 +45,12 @@ class Embedder(Protocol):
 
     def tokenizer(self) -> Tokenizer: ...
 
-    def embed(self, texts: Sequence[str]) -> Embeddings: ...
+    def embed(
+        self, texts: Sequence[str], *, token_counts: Sequence[int] | None = None
+    ) -> Embeddings:
+        """`token_counts`, when the caller already measured the texts with tokenizer(),
+        saves tokenizing them again for usage accounting."""
+        ...
 
     def embed_query(self, text: str) -> NDArray[np.float32]: ...
 
@@ -113,7 +118,9 @@ class SentenceTransformerEmbedder:
                 logger.info("loaded embedding model %s from %s", self.alias, path)
             return self._model
 
-    def embed(self, texts: Sequence[str]) -> Embeddings:
+    def embed(
+        self, texts: Sequence[str], *, token_counts: Sequence[int] | None = None
+    ) -> Embeddings:
         if not texts:
             return Embeddings(np.zeros((0, self.dimensions), dtype=np.float32), 0)
         model = self._load()
@@ -124,8 +131,11 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         ).astype(np.float32, copy=False)
-        encodings = self.tokenizer().encode_batch(list(texts), add_special_tokens=False)
-        tokens = sum(min(len(e.ids), self.max_tokens) + 2 for e in encodings)
+        if token_counts is None:
+            encodings = self.tokenizer().encode_batch(list(texts), add_special_tokens=False)
+            token_counts = [len(e.ids) for e in encodings]
+        # What the model read: each text up to its window, plus [CLS] and [SEP].
+        tokens = sum(min(count, self.max_tokens) + 2 for count in token_counts)
         return Embeddings(vectors, tokens)
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
@@ -170,7 +180,9 @@ class OpenAICompatibleEmbedder:
             self._client = openai_client(base_url=self._base_url, api_key=self._api_key)
         return self._client
 
-    def embed(self, texts: Sequence[str]) -> Embeddings:
+    def embed(
+        self, texts: Sequence[str], *, token_counts: Sequence[int] | None = None
+    ) -> Embeddings:
         import openai
 
         if not texts:
