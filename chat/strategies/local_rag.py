@@ -45,7 +45,12 @@ _FOLLOW_UP = re.compile(
 )
 # Sentences scoring this much (cosine) below the best are left out of an extractive answer.
 _EXTRACT_SCORE_MARGIN = 0.15
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“(\[]?[A-Z0-9])|\n+")
+# A sentence ends at . ! ? before a capital or digit, and at line breaks, except a break
+# between two lower-case words (or after a comma): PDFs break lines inside sentences, while
+# spreadsheet rows, list items and headings each have a line of their own.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])\s+(?=[\"“(\[]?[A-Z0-9])|\n\s*\n\s*|(?<![a-z,])\n\s*|\n(?![ \t]*[a-z])\s*"
+)
 
 
 class ManualRetrievalStrategy:

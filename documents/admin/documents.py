@@ -76,6 +76,7 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "filename",
         "corpus",
         "status_badge",
+        "reason",
         "page_count",
         "chunk_count",
         "size_kb",
@@ -153,6 +154,11 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
             document.error or document.warning,
             label,
         )
+
+    @admin.display(description="Reason or warning")
+    def reason(self, document: Document) -> str:
+        text = " ".join((document.error or document.warning).split())
+        return text if len(text) <= 160 else text[:159] + "…"
 
     @admin.display(description="Size (KB)", ordering="size_bytes")
     def size_kb(self, document: Document) -> int:
