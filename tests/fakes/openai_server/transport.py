@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,12 @@ class HTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: FakeOpenAIServer) -> None:
         super().__init__(address, _RequestHandler)
         self.app = app
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client closing an idle keep-alive connection is normal, not an error to print."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
