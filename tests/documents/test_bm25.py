@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from django.db import connection
 
@@ -84,3 +86,46 @@ def test_longer_chunks_are_normalised(corpus):
     ingest(upload_text(corpus, "Parking rules for visitors.", "short.md"))
     hits = services.corpus_search(corpus=corpus, query="parking rules", k=2, mode="fulltext")
     assert [h.document for h in hits] == ["short.md", "long.md"]
+
+
+def test_fulltext_ranking_is_bm25(corpus, settings):
+    """The SQL's order is exactly Okapi BM25 computed here from the same statistics."""
+    texts = [
+        # The same single match in a long and a short text: only length normalisation
+        # separates them (the long one comes first, so a tie would keep it first).
+        "Our offices abroad are listed here. " + " ".join(f"entry{n} room" for n in range(40)),
+        "Offices abroad.",
+        "Travel policy: trains for trips under four hours, flights for longer trips.",
+        "Trips abroad need approval. Travel insurance covers every trip abroad.",
+        "Parking at the office is free for visitors who register at reception.",
+    ]
+    for n, text in enumerate(texts):
+        ingest(upload_text(corpus, text, f"t{n}.md"))
+    query = "travel trips abroad visitors"
+    k1, b = settings.SEARCH_BM25_K1, settings.SEARCH_BM25_B
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.id, c.token_count, u.lexeme, cardinality(u.positions) "
+            "FROM documents_chunk c, unnest(c.search_vector) u WHERE c.corpus_id = %s",
+            [corpus.pk],
+        )
+        rows = cursor.fetchall()
+        cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [query])
+        terms = set(cursor.fetchone()[0])
+    stats = IndexStats.objects.get(corpus=corpus, index_version=corpus.index_version)
+    df = {
+        s.lexeme: s.chunks
+        for s in LexemeStat.objects.filter(corpus=corpus, lexeme__in=terms, chunks__gt=0)
+    }
+    avg = stats.tokens / stats.chunks
+    scores: dict[int, float] = {}
+    for chunk_id, length, lexeme, tf in rows:
+        if lexeme in df:
+            idf = math.log(1 + (stats.chunks - df[lexeme] + 0.5) / (df[lexeme] + 0.5))
+            norm = tf + k1 * (1 - b + b * length / avg)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + idf * tf * (k1 + 1) / norm
+    expected = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))
+
+    hits = services.corpus_search(corpus=corpus, query=query, k=10, mode="fulltext")
+    assert [hit.chunk_id for hit in hits] == expected
+    assert len(expected) == len(texts)  # each text shares at least one word with the query
