@@ -326,7 +326,7 @@ SEARCH_HNSW_EF_SEARCH = env_int("SEARCH_HNSW_EF_SEARCH", 100)
 # question may bring in as full-text candidates.
 SEARCH_BM25_K1 = env_float("SEARCH_BM25_K1", 1.2)
 SEARCH_BM25_B = env_float("SEARCH_BM25_B", 0.75)
-SEARCH_BM25_BUDGET = env_int("SEARCH_BM25_BUDGET", 1000)
+SEARCH_BM25_BUDGET = env_int("SEARCH_BM25_BUDGET", 400)
 
 # --- Answer strategies ----------------------------------------------------------------------------
 
