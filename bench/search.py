@@ -5,9 +5,10 @@
 Data: real text. Passages of 80 words (stride 27, like overlapping chunks) are cut from the
 SciFact abstracts, PubMedQA contexts, the SEC 10-Q filings, a 10-K and the long books and
 manuals of ../shared/data, until there are --chunks of them; each is embedded by
-all-MiniLM-L6-v2 (its first 128 tokens, to keep the one-time set-up near 15 minutes; cached under
-.data/bench/). They are loaded into the corpus `bench-search` of the benchmark database in
-documents of 50 chunks, with the same tsvectors and indexes as ingested chunks.
+all-MiniLM-L6-v2 (its first 128 tokens; the one-time set-up takes 45 minutes or more on 2
+cores; cached under .data/bench/). They are loaded into the corpus `bench-search` of the
+benchmark database in documents of 50 chunks, with the same tsvectors and indexes as ingested
+chunks.
 
 Queries: SciFact test claims and SEC 10-Q questions, embedded once up front. Measured per
 query, after warm-up:
