@@ -5,7 +5,7 @@ comes from the corpus's strategy, with citations as [n] markers, a "Sources:" li
 the text and the citations in an extra top-level `citations` field. Every call is stored as a
 conversation of the token's user (the client's earlier turns included) credited to the token.
 
-Wire shapes follow OpenAI's (see /work/shared/openai/recordings): streaming answers are bare
+Wire shapes follow OpenAI's (see ../shared/openai/recordings): streaming answers are bare
 `data:` lines of `chat.completion.chunk` objects ending with `data: [DONE]`; errors are
 `{"error": {"message", "type", "param", "code"}}`.
 """

@@ -22,9 +22,10 @@ from documents.parsing import (
     detect_format,
     parse_file,
 )
+from tests.conftest import SHARED_DATA
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "docs"
-SHARED_CORPUS = Path("/work/shared/data/docs")
+SHARED_CORPUS = SHARED_DATA / "docs"
 
 
 def parse(relative: str, **kwargs: int) -> ParsedDocument:
