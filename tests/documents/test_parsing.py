@@ -22,9 +22,9 @@ from documents.parsing import (
     detect_format,
     parse_file,
 )
-from tests.conftest import SHARED_DATA
+from tests.conftest import FIXTURE_DOCS, SHARED_DATA
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "docs"
+FIXTURES = FIXTURE_DOCS
 SHARED_CORPUS = SHARED_DATA / "docs"
 
 
