@@ -21,6 +21,9 @@ def django_setup() -> None:
     import django
     from django.core.management import call_command
 
+    from config.bootstrap import prepare_local_defaults
+
+    prepare_local_defaults()
     django.setup()
     call_command("migrate", verbosity=0)
 

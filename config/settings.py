@@ -1,70 +1,50 @@
 """Docent settings: one module, every difference between environments an environment variable.
 
-Every variable read here is listed, with a comment, in `.env.example`. With nothing set, a fresh
+Every variable read here is listed, with a comment, in `.env.example`; config/env.py parses them
+strictly (a typo is an error) and an empty one means its default. With nothing set, a fresh
 checkout runs: a project-local PostgreSQL + pgvector server, a filesystem Celery broker and the
 bundled local embedding model.
+
+Importing this module reads the environment, nothing else: every entry point first prepares
+the files and the server those defaults need (config/bootstrap.py) and exports what is read here.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import django
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    DEFAULT_BROKER_URL,
+    data_dir,
+    env_bool,
+    env_float,
+    env_int,
+    env_json_object,
+    env_list,
+    env_str,
+    filesystem_broker_options,
+    local_database_name,
+)
 
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-# Where the local defaults keep their state: database, broker, uploads.
-DATA_DIR = Path(env_str("DOCENT_DATA_DIR", str(BASE_DIR / ".data"))).resolve()
+# Where the local defaults keep their state (DOCENT_DATA_DIR): database, broker, uploads.
+DATA_DIR = data_dir()
 
 # --- Django core -------------------------------------------------------------------------------
 
 DEBUG = env_bool("DEBUG", False)
+# Without DATABASE_URL, the entry points export the key kept in DATA_DIR/secret_key.
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if env_str("DATABASE_URL"):
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured("Set SECRET_KEY (a long random string) for this deployment.")
-    # The local setup keeps a generated key beside its database.
-    _key_file = DATA_DIR / "secret_key"
-    if not _key_file.exists():
-        import secrets
-
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        _key_file.write_text(secrets.token_urlsafe(50))
-        _key_file.chmod(0o600)
-    SECRET_KEY = _key_file.read_text().strip()
+if not SECRET_KEY and env_str("DATABASE_URL"):
+    raise ImproperlyConfigured("Set SECRET_KEY (a long random string) for this deployment.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -181,14 +161,16 @@ if DATABASE_URL:
 
     DATABASES: dict[str, Any] = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
-    from config import localdb
-
+    # The project-local server (config/localdb.py); the entry points export where it listens.
     DATABASES = {
-        "default": localdb.ensure_database(
-            data_dir=DATA_DIR / "postgres",
-            # The benchmarks use their own database on the same local server.
-            database=env_str("LOCAL_DATABASE_NAME", "docent"),
-        )
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": local_database_name(),
+            "USER": "postgres",
+            "PASSWORD": "",
+            "HOST": env_str("LOCAL_DATABASE_HOST", str(DATA_DIR / "postgres")),
+            "PORT": str(env_int("LOCAL_DATABASE_PORT", 5432)),
+        }
     }
 DATABASES["default"].setdefault("OPTIONS", {})
 # Long LLM calls must never hold a transaction open (see STYLE.md): no ATOMIC_REQUESTS.
@@ -225,23 +207,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Celery -------------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = Path(env_str("CELERY_BROKER_DIR", str(DATA_DIR / "broker")))
-    _queue_dir = _broker_dir / "queue"
-    _processed_dir = _broker_dir / "processed"
-    _control_dir = _broker_dir / "control"
-    for _path in (_queue_dir, _processed_dir, _control_dir):
-        _path.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
-        "data_folder_in": str(_queue_dir),
-        "data_folder_out": str(_queue_dir),
-        "processed_folder": str(_processed_dir),
-        "control_folder": str(_control_dir),
-        "store_processed": False,
-    }
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", DEFAULT_BROKER_URL)
+# kombu's filesystem transport in CELERY_BROKER_DIR unless another broker is set; the entry
+# points create its folders.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = filesystem_broker_options()
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -327,6 +296,9 @@ SEARCH_HNSW_EF_SEARCH = env_int("SEARCH_HNSW_EF_SEARCH", 100)
 SEARCH_BM25_K1 = env_float("SEARCH_BM25_K1", 1.2)
 SEARCH_BM25_B = env_float("SEARCH_BM25_B", 0.75)
 SEARCH_BM25_BUDGET = env_int("SEARCH_BM25_BUDGET", 400)
+# What retrieval does after search, in order: rerankers, neighbour expansion, abstention
+# scores (documents/retrieval/pipeline.py), each {"BACKEND": dotted path, "OPTIONS": {...}}.
+RETRIEVAL_STAGES: list[dict[str, Any]] = []
 
 # --- Answer strategies ----------------------------------------------------------------------------
 
@@ -370,7 +342,8 @@ CHAT_STRATEGIES: dict[str, dict[str, Any]] = {
         },
     },
 }
-# The strategy a new conversation uses when its corpus names none, per index backend.
+# The strategy a new conversation uses when its corpus names none, per index backend; a backend
+# not listed (or whose choice cannot answer from it) gets the first compatible strategy above.
 DEFAULT_CHAT_STRATEGIES = {"pgvector": "manual_retrieval", "openai": "file_search"}
 CHAT_HISTORY_TURNS = env_int("CHAT_HISTORY_TURNS", 8)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000)
@@ -399,10 +372,7 @@ MODEL_PRICES: dict[str, dict[str, float]] = {
     "all-MiniLM-L6-v2": {"input": 0},  # runs locally
     "extractive": {"input": 0, "output": 0},  # answers without a model
 }
-if env_str("MODEL_PRICES_JSON"):
-    import json
-
-    MODEL_PRICES.update(json.loads(env_str("MODEL_PRICES_JSON")))
+MODEL_PRICES.update(env_json_object("MODEL_PRICES_JSON"))
 # OpenAI bills vector-store storage per GB and day with the first GB free (the default below is
 # its list price as we remember it; check https://platform.openai.com/docs/pricing).
 VECTOR_STORE_PRICE_PER_GB_DAY = env_float("VECTOR_STORE_PRICE_PER_GB_DAY", 0.10)
