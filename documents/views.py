@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from documents import services
 from documents.models import Corpus, Document, DocumentStage, DocumentStatus, Page, Role
-from documents.parsing import SUPPORTED_EXTENSIONS
+from documents.parsing import supported_formats_text, upload_accept
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -36,7 +36,6 @@ else:
 DOCUMENTS_PER_PAGE = 100
 # Above this many pages the viewer offers a number field instead of a list of every page.
 PAGE_LIST_LIMIT = 500
-ACCEPT = ",".join(sorted(SUPPORTED_EXTENSIONS))
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,8 @@ def document_list(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "documents": [document_state(document) for document in page.object_list],
             "query": query,
             "can_edit": _can_edit(request, corpus),
-            "accept": ACCEPT,
+            "accept": upload_accept(),
+            "formats": supported_formats_text(detailed=False),
             "max_upload_bytes": settings.DOCUMENT_MAX_UPLOAD_BYTES,
         },
     )

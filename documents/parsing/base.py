@@ -7,10 +7,13 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import charset_normalizer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
 
 
 class ParseErrorCode(StrEnum):
@@ -58,14 +61,72 @@ class ParsedDocument:
         return any(page.text.strip() for page in self.pages)
 
 
+NO_TEXT_MESSAGE = (
+    "No text could be found in this file. Check that you chose the right file; if its text is "
+    "in images, run OCR on it first and upload the result."
+)
+
+# How detection recognises a format (see documents/parsing/detect.py):
+# "binary": by its first bytes, before anything else is looked at;
+# "zip": a ZIP package, by the names of its members (and its "mimetype" member);
+# "text": a text file, by its extension, or by its first bytes when its name says nothing.
+Container = Literal["binary", "zip", "text"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What detection knows of a file when it asks a declaration's sniff to claim it."""
+
+    head: bytes  # the first 8 KiB
+    extension: str  # of the name the user gave it, lowercased, with the dot; "" if none
+    # The name says it is a text format (.csv, .md, ...): bytes that merely mention another
+    # format's signature near the start do not make it that format.
+    named_as_text: bool = False
+    members: frozenset[str] = frozenset()  # a ZIP package's member names
+    zip_mimetype: bytes = b""  # the start of a ZIP package's "mimetype" member (EPUB, ODF)
+
+
+def no_warnings(pages: Sequence[ParsedPage]) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class FormatDeclaration:
+    """What a parser reads. Detection, the upload form's accept list, the list of formats in
+    refusals and the README's table are all built from the registered declarations."""
+
+    name: str  # as people call it, for the UI and the README: "PDF", "Word", "plain text"
+    extensions: tuple[str, ...]  # lowercased, with the dot; the first is the usual one
+    mime_types: tuple[str, ...]
+    container: Container
+    # None: recognised by extension only (a text format whose bytes prove nothing).
+    sniff: Callable[[Probe], bool] | None = None
+    # An Office Open XML package: its legacy predecessor shares the application's name, and a
+    # password-protected copy is an OLE2 file, not a ZIP.
+    office: bool = False
+    catch_all: bool = False  # reads any text file that no other declaration claims
+    no_text_message: str = NO_TEXT_MESSAGE
+    # Warnings about the cleaned pages of a document that has text (e.g. scanned PDF pages).
+    review: Callable[[Sequence[ParsedPage]], list[str]] = no_warnings
+
+    @property
+    def title(self) -> str:
+        """The name as the "Supported formats" sentence of refusals lists it: the extension
+        tells "Word (.docx)" apart from the Word 97-2003 files that are refused."""
+        if self.office:
+            return f"{self.name} ({'/'.join(self.extensions)})"
+        return self.name
+
+
 @runtime_checkable
 class Parser(Protocol):
     """One family of formats. Parsers raise only ParseError for problems with the file."""
 
-    name: str
+    name: str  # the format key detection returns and documents store
     # What every document it parses is written in (see ParsedDocument.markup); stored documents
     # keep only the parser's name, and re-indexing chunks their pages again by it.
     markup: Markup
+    declaration: FormatDeclaration
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument: ...
 
@@ -84,6 +145,19 @@ def clean_text(text: str) -> str:
     text = _TRAILING_SPACE.sub("\n", text)
     text = _BLANK_RUNS.sub("\n\n", text)
     return text.strip()
+
+
+_REPAIR_ADVICE = (
+    "Open it in the program that made it, save it again (or export it as PDF) "
+    "and upload the new file."
+)
+
+
+def corrupt(reason: str, advice: str = _REPAIR_ADVICE) -> ParseError:
+    return ParseError(
+        f"This file is damaged and could not be read: {reason}. {advice}",
+        code=ParseErrorCode.CORRUPT,
+    )
 
 
 def check_page_count(count: int, *, max_pages: int) -> None:

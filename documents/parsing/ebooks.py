@@ -8,8 +8,15 @@ from typing import TYPE_CHECKING
 import ebooklib
 from ebooklib import epub
 
-from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count
-from documents.parsing.detect import corrupt
+from documents.parsing.base import (
+    FormatDeclaration,
+    Markup,
+    ParsedDocument,
+    ParsedPage,
+    Probe,
+    check_page_count,
+    corrupt,
+)
 from documents.parsing.webpages import html_pages, parse_html
 
 if TYPE_CHECKING:
@@ -20,9 +27,29 @@ logger = logging.getLogger(__name__)
 _MAX_LABEL = 120
 
 
+_MIME_TYPE = "application/epub+zip"
+
+
+def _sniff(probe: Probe) -> bool:
+    # The OCF container names its type in a "mimetype" member; some tools leave it out.
+    if probe.zip_mimetype:
+        return probe.zip_mimetype.startswith(_MIME_TYPE.encode())
+    return "META-INF/container.xml" in probe.members
+
+
+DECLARATION = FormatDeclaration(
+    name="EPUB",
+    extensions=(".epub",),
+    mime_types=(_MIME_TYPE,),
+    container="zip",
+    sniff=_sniff,
+)
+
+
 class EpubParser:
     name = "epub"
     markup: Markup = "markdown"
+    declaration = DECLARATION
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import threading
@@ -11,16 +12,19 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from documents.parsing.base import (
+    FormatDeclaration,
     Markup,
     ParsedDocument,
     ParsedPage,
     ParseError,
     ParseErrorCode,
+    Probe,
     check_page_count,
+    corrupt,
 )
-from documents.parsing.detect import corrupt
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -39,9 +43,55 @@ _LOCKED_MESSAGE = (
 )
 
 
+# Below this a "text" PDF is almost surely scanned pages with a stray caption or page numbers.
+_SPARSE_CHARS_PER_PAGE = 40
+
+
+def _sniff(probe: Probe) -> bool:
+    # Readers accept junk before the PDF header, and so does PDFium; a text file merely
+    # mentioning "%PDF-" near its start is still text.
+    position = probe.head.find(b"%PDF-", 0, 1024)
+    return position == 0 or (position > 0 and not probe.named_as_text)
+
+
+def _review(pages: Sequence[ParsedPage]) -> list[str]:
+    """Scanned pages without OCR have no text layer, or only page numbers and captions."""
+    warnings = []
+    blank = sum(1 for page in pages if not page.text)
+    if blank:
+        verb, pronoun = ("has", "it") if blank == 1 else ("have", "they")
+        warnings.append(
+            f"{blank} of {len(pages)} pages {verb} no extractable text (scanned images?); "
+            f"{pronoun} cannot be searched."
+        )
+    chars = sum(len(page.text) for page in pages)
+    if not blank and chars < _SPARSE_CHARS_PER_PAGE * len(pages):
+        warnings.append(
+            f"Very little text was found ({chars} characters on {len(pages)} pages); the pages "
+            "may be images of text. Run OCR on the file if searches miss its content."
+        )
+    return warnings
+
+
+DECLARATION = FormatDeclaration(
+    name="PDF",
+    extensions=(".pdf",),
+    mime_types=("application/pdf",),
+    container="binary",
+    sniff=_sniff,
+    no_text_message=(
+        "This PDF has no text layer: it looks like a scan or a set of images, so there is "
+        "nothing to search. Run OCR on it first (for example with the free tool ocrmypdf) and "
+        "upload the result."
+    ),
+    review=_review,
+)
+
+
 class PdfParser:
     name = "pdf"
     markup: Markup = "text"
+    declaration = DECLARATION
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         with _PDFIUM_LOCK:
@@ -119,3 +169,30 @@ def _open_error(error: pdfium.PdfiumError) -> ParseError:
     }
     reason = reasons.get(error.err_code, "the PDF reader reported an unknown error")
     return corrupt(reason, _REPAIR_ADVICE)
+
+
+def render_page_png(path: Path, *, number: int, scale: float = 1.5) -> bytes | None:
+    """Page `number` (1-based) of the PDF at `path` as a PNG image, `scale` pixels per point;
+    None when the PDF has no such page or cannot be opened."""
+    if number < 1:
+        return None
+    try:
+        with _PDFIUM_LOCK:
+            document = pdfium.PdfDocument(path)
+            try:
+                if number > len(document):
+                    return None
+                page = document[number - 1]
+                try:
+                    image = page.render(scale=scale).to_pil()
+                finally:
+                    page.close()
+            finally:
+                document.close()
+    except (OSError, pdfium.PdfiumError) as error:
+        logger.info("pdf page %d could not be rendered (%s)", number, type(error).__name__)
+        return None
+    # PNG encoding needs no PDFium, so it runs outside the lock.
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

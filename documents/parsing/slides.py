@@ -9,8 +9,15 @@ from pptx import Presentation
 from pptx.enum.shapes import PP_PLACEHOLDER
 from pptx.shapes.group import GroupShape
 
-from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count
-from documents.parsing.detect import corrupt
+from documents.parsing.base import (
+    FormatDeclaration,
+    Markup,
+    ParsedDocument,
+    ParsedPage,
+    Probe,
+    check_page_count,
+    corrupt,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -22,9 +29,24 @@ logger = logging.getLogger(__name__)
 _BOILERPLATE = {PP_PLACEHOLDER.SLIDE_NUMBER, PP_PLACEHOLDER.FOOTER, PP_PLACEHOLDER.DATE}
 
 
+def _sniff(probe: Probe) -> bool:
+    return "ppt/presentation.xml" in probe.members
+
+
+DECLARATION = FormatDeclaration(
+    name="PowerPoint",
+    extensions=(".pptx",),
+    mime_types=("application/vnd.openxmlformats-officedocument.presentationml.presentation",),
+    container="zip",
+    sniff=_sniff,
+    office=True,
+)
+
+
 class PptxParser:
     name = "pptx"
     markup: Markup = "markdown"
+    declaration = DECLARATION
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         try:

@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import openpyxl
 
-from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count, read_text
-from documents.parsing.detect import corrupt
+from documents.parsing.base import (
+    FormatDeclaration,
+    Markup,
+    ParsedDocument,
+    ParsedPage,
+    Probe,
+    check_page_count,
+    corrupt,
+    read_text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -107,9 +115,30 @@ def _looks_like_header(cells: list[str]) -> bool:
     )
 
 
+def _sniff_workbook(probe: Probe) -> bool:
+    return "xl/workbook.xml" in probe.members
+
+
+XLSX = FormatDeclaration(
+    name="Excel",
+    extensions=(".xlsx", ".xlsm"),
+    mime_types=(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-excel.sheet.macroEnabled.12",
+    ),
+    container="zip",
+    sniff=_sniff_workbook,
+    office=True,
+    no_text_message=(
+        "This spreadsheet has no cells with values. Check that you chose the right file."
+    ),
+)
+
+
 class XlsxParser:
     name = "xlsx"
     markup: Markup = "text"
+    declaration = XLSX
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         try:
@@ -163,9 +192,20 @@ def format_value(value: object) -> str:
     return str(value)
 
 
+# Only the name tells a CSV file from any other text.
+CSV = FormatDeclaration(
+    name="CSV",
+    extensions=(".csv", ".tsv"),
+    mime_types=("text/csv", "text/tab-separated-values"),
+    container="text",
+    no_text_message="This CSV file has no values in it. Check that you chose the right file.",
+)
+
+
 class CsvParser:
     name = "csv"
     markup: Markup = "text"
+    declaration = CSV
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         text = read_text(path)

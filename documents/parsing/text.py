@@ -6,7 +6,14 @@ import itertools
 import re
 from typing import TYPE_CHECKING
 
-from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count, read_text
+from documents.parsing.base import (
+    FormatDeclaration,
+    Markup,
+    ParsedDocument,
+    ParsedPage,
+    check_page_count,
+    read_text,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -17,9 +24,25 @@ PAGE_CHARS = 4000
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
+TEXT = FormatDeclaration(
+    name="plain text",
+    extensions=(".txt", ".text", ".log"),
+    mime_types=("text/plain",),
+    container="text",
+    catch_all=True,
+)
+MARKDOWN = FormatDeclaration(
+    name="Markdown",
+    extensions=(".md", ".markdown"),
+    mime_types=("text/markdown",),
+    container="text",
+)
+
+
 class TextParser:
     name = "text"
     markup: Markup = "text"
+    declaration = TEXT
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         text = _normalise_newlines(read_text(path))
@@ -39,6 +62,7 @@ class TextParser:
 class MarkdownParser:
     name = "markdown"
     markup: Markup = "markdown"
+    declaration = MARKDOWN
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         text = _HTML_COMMENT.sub("", _normalise_newlines(read_text(path)))

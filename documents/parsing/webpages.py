@@ -12,8 +12,16 @@ from bs4 import BeautifulSoup, Tag, XMLParsedAsHTMLWarning
 from bs4.dammit import EncodingDetector
 from bs4.element import CData, NavigableString
 
-from documents.parsing.base import Markup, ParsedDocument, ParsedPage, check_page_count, decode_text
-from documents.parsing.detect import corrupt
+from documents.parsing.base import (
+    FormatDeclaration,
+    Markup,
+    ParsedDocument,
+    ParsedPage,
+    Probe,
+    check_page_count,
+    corrupt,
+    decode_text,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,9 +51,24 @@ _BREAK = re.compile(
 _SPACE = re.compile(r"\s+")
 
 
+def _sniff(probe: Probe) -> bool:
+    start = probe.head.lstrip()[:100].lower()
+    return start.startswith((b"<!doctype html", b"<html"))
+
+
+DECLARATION = FormatDeclaration(
+    name="HTML",
+    extensions=(".html", ".htm", ".xhtml"),
+    mime_types=("text/html", "application/xhtml+xml"),
+    container="text",
+    sniff=_sniff,
+)
+
+
 class HtmlParser:
     name = "html"
     markup: Markup = "markdown"
+    declaration = DECLARATION
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         soup = parse_html(path.read_bytes())

@@ -19,8 +19,16 @@ import docx
 from docx.enum.style import WD_STYLE_TYPE
 from lxml import etree
 
-from documents.parsing.base import Markup, ParsedDocument, ParsedPage, ParseError, check_page_count
-from documents.parsing.detect import corrupt
+from documents.parsing.base import (
+    FormatDeclaration,
+    Markup,
+    ParsedDocument,
+    ParsedPage,
+    ParseError,
+    Probe,
+    check_page_count,
+    corrupt,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -71,9 +79,24 @@ class _Pages:
         self.last_was_item = False
 
 
+def _sniff(probe: Probe) -> bool:
+    return "word/document.xml" in probe.members
+
+
+DECLARATION = FormatDeclaration(
+    name="Word",
+    extensions=(".docx",),
+    mime_types=("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
+    container="zip",
+    sniff=_sniff,
+    office=True,
+)
+
+
 class DocxParser:
     name = "docx"
     markup: Markup = "markdown"
+    declaration = DECLARATION
 
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         try:
