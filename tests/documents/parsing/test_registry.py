@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from documents import services
-from documents.models import Document
+from documents.models import CorpusMembership, Document, Role
 from documents.parsing import (
     ParseError,
     ParseErrorCode,
@@ -25,7 +26,7 @@ from documents.parsing import (
 )
 from documents.parsing.registry import DEFAULT_PARSERS, build_registry, formats_markdown
 from tests.documents.parsing import fake_note
-from tests.web.conftest import client_for, make_people, share
+from tests.factories import UserFactory
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 _README_TABLE = re.compile(
@@ -147,10 +148,11 @@ def test_a_format_is_unknown_once_it_is_no_longer_registered(tmp_path: Path) -> 
 
 @pytest.mark.django_db
 def test_a_registered_format_is_offered_uploaded_and_ingested(with_notes: None) -> None:
-    people = make_people()
     corpus = services.corpus_create(name="Field work", slug="field-work")
-    share(corpus, people)
-    client = client_for(people.contributor)
+    contributor = UserFactory(username="carl")
+    CorpusMembership.objects.create(corpus=corpus, user=contributor, role=Role.CONTRIBUTOR)
+    client = Client()
+    client.force_login(contributor)
 
     page = client.get("/c/field-work/documents/").content.decode()
     accept = re.search(r'accept="([^"]*)"', page)
