@@ -99,7 +99,7 @@ def load_corpus(texts: list[str], vectors: np.ndarray):
     from django.db import connection
 
     from documents import services
-    from documents.backends.pgvector_store import hnsw_index_sql
+    from documents.backends.pgvector_sql import hnsw_index_sql
     from documents.models import Chunk, Corpus, Document
 
     corpus = Corpus.objects.filter(slug=SLUG).first()
@@ -173,7 +173,7 @@ def main() -> None:
 
     from documents.backends.base import get_backend
     from documents.backends.embeddings import get_embedder
-    from documents.backends.pgvector_store import search_sql
+    from documents.backends.pgvector_sql import search_sql
 
     texts = passages(args.chunks)
     vectors = embeddings(texts)

@@ -36,6 +36,7 @@ from chat.strategies.base import (
     Turn,
     default_strategy_key,
     get_strategy,
+    incompatibility,
 )
 from documents.models import Corpus
 
@@ -80,14 +81,9 @@ def strategy_validate(*, corpus: Corpus, strategy: str) -> None:
                 f"{', '.join(settings.CHAT_STRATEGIES)}."
             }
         )
-    needed = get_strategy(strategy).index_backend
-    if needed != corpus.index_backend:
-        raise ValidationError(
-            {
-                "strategy": f"The {strategy} strategy answers from corpora indexed with the "
-                f"{needed!r} backend, but “{corpus.name}” uses {corpus.index_backend!r}."
-            }
-        )
+    reason = incompatibility(get_strategy(strategy), corpus.index_backend)
+    if reason:
+        raise ValidationError({"strategy": f"{reason} “{corpus.name}” cannot be answered with it."})
 
 
 def corpus_strategy(corpus: Corpus) -> str:

@@ -1,4 +1,9 @@
-"""Thin Celery wrappers: ids in, one service call. Retry policy and failure hooks live here."""
+"""Thin Celery wrappers: ids in, one service call. Retry policy and failure hooks live here.
+
+Failure hooks are plain functions passed as `on_failure=` (Celery makes them methods of the
+task class it builds, hence the `task` parameter): they run once retries are exhausted or
+something escaped the service, so that no row is left hanging.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,33 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from documents import reindexing, services
+from documents import jobs, services
+from documents.services import reindexing
 
 logger = logging.getLogger(__name__)
 
 
-class IngestTask(Task):  # type: ignore[type-arg]  # generic in celery-types only
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
-        # Retries are exhausted (or something escaped the service): never leave the row hanging.
-        document_id = kwargs.get("document_id")
-        if document_id is not None:
-            services.document_mark_failed(
-                document_id=document_id,
-                reason=f"Gave up after repeated temporary errors: {exc}",
-            )
+def _document_failed(
+    task: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+) -> None:
+    if kwargs.get("document_id") is not None:
+        services.document_mark_failed(
+            document_id=kwargs["document_id"], reason=jobs.gave_up_reason(exc)
+        )
+
+
+def _reindex_failed(
+    task: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+) -> None:
+    if kwargs.get("reindex_id") is not None:
+        reindexing.corpus_reindex_mark_failed(
+            reindex_id=kwargs["reindex_id"], reason=jobs.gave_up_reason(exc)
+        )
 
 
 @shared_task(
-    base=IngestTask,
+    base=Task,  # the stubs take extra options such as on_failure only with a base
+    on_failure=_document_failed,
     autoretry_for=(services.RetryableIngestError,),
     retry_backoff=5,
     retry_backoff_max=300,
@@ -42,20 +54,9 @@ def documents_requeue_stale() -> None:
     services.documents_requeue_stale()
 
 
-class ReindexTask(Task):  # type: ignore[type-arg]  # generic in celery-types only
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
-        reindex_id = kwargs.get("reindex_id")
-        if reindex_id is not None:
-            reindexing.corpus_reindex_mark_failed(
-                reindex_id=reindex_id,
-                reason=f"Gave up after repeated temporary errors: {exc}",
-            )
-
-
 @shared_task(
-    base=ReindexTask,
+    base=Task,  # the stubs take extra options such as on_failure only with a base
+    on_failure=_reindex_failed,
     autoretry_for=(reindexing.RetryableReindexError,),
     retry_backoff=5,
     retry_backoff_max=300,

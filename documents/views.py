@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from documents import services
+from documents import selectors, services
+from documents.backends.base import IndexingError
 from documents.models import Corpus, Document, DocumentStage, DocumentStatus, Page, Role
 from documents.parsing import supported_formats_text, upload_accept
 
@@ -64,7 +65,7 @@ def document_list(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         {
             "section": "documents",
             "corpus": corpus,
-            "counts": services.corpora_with_document_counts(user=request.user).get(pk=corpus.pk),
+            "counts": Corpus.objects.for_user(request.user).with_document_counts().get(pk=corpus.pk),
             "page_obj": page,
             "documents": [document_state(document) for document in page.object_list],
             "query": query,
@@ -166,7 +167,7 @@ def document_viewer(request: AuthenticatedRequest, slug: str, document_id: int) 
             if page and position + 1 < len(numbers)
             else "",
             "passage_params": passage_params,
-            "has_page_image": bool(page and document.file and services.document_is_pdf(document)),
+            "has_page_image": bool(page and document.file and document.is_pdf),
         },
     )
 
@@ -194,7 +195,7 @@ def document_page_image(
 ) -> HttpResponse:
     corpus = _corpus(request, slug)
     document = get_object_or_404(corpus.documents.all(), pk=document_id)
-    png = services.document_page_png(document=document, number=number)
+    png = selectors.document_page_png(document=document, number=number)
     if png is None:
         raise Http404("This page has no image.")
     return HttpResponse(png, content_type="image/png")
@@ -225,7 +226,14 @@ def document_delete(request: AuthenticatedRequest, slug: str, document_id: int) 
             "documents/document_confirm_delete.html",
             {"corpus": corpus, "document": document},
         )
-    services.document_delete(document=document)
+    try:
+        services.document_delete(document=document)
+    except IndexingError as error:
+        # The index could not be reached (an OpenAI outage): nothing was deleted.
+        if _wants_json(request):
+            return JsonResponse({"deleted": False, "error": str(error)}, status=503)
+        messages.error(request, f"{document.filename} was not deleted: {error}")
+        return redirect("documents:list", slug=corpus.slug)
     if _wants_json(request):
         return JsonResponse({"deleted": True, "message": f"Deleted {document.filename}."})
     messages.success(request, f"Deleted {document.filename}.")

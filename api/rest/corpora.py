@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 
@@ -31,8 +30,8 @@ from api.streams import aclose, last_event
 from chat.models import Conversation
 from chat.services import AskCompleted, AskEvent, AskFailed, corpus_strategy
 from chat.streaming import ask_event_payload, iterate_in_thread, message_payload, sse
-from documents.models import Corpus, DocumentStatus
-from documents.services import corpus_search
+from documents.models import Corpus
+from documents.retrieval import retrieve
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,8 @@ def corpus_list(request: HttpRequest) -> list[dict[str, Any]]:
     token = request_token(request)
     allowed = _allowed(token)
     return [
-        _corpus_out(corpus, allowed) for corpus in _with_counts(token.corpora(Permission.QUERY))
+        _corpus_out(corpus, allowed)
+        for corpus in token.corpora(Permission.QUERY).with_document_counts()
     ]
 
 
@@ -55,7 +55,8 @@ def corpus_list(request: HttpRequest) -> list[dict[str, Any]]:
 def corpus_detail(request: HttpRequest, slug: Slug) -> dict[str, Any]:
     token = request_token(request)
     corpus = corpus_for(token, slug, Permission.QUERY)
-    return _corpus_out(_with_counts(Corpus.objects.filter(pk=corpus.pk)).get(), _allowed(token))
+    counted = Corpus.objects.filter(pk=corpus.pk).with_document_counts().get()
+    return _corpus_out(counted, _allowed(token))
 
 
 class SearchQuery(Schema):
@@ -73,7 +74,7 @@ def search(request: HttpRequest, slug: Slug, params: Query[SearchQuery]) -> dict
     """The passages that best match `q` (needs the query permission). Full-text mode is only
     available for locally indexed corpora."""
     corpus = corpus_for(request_token(request), slug, Permission.QUERY)
-    hits = corpus_search(corpus=corpus, query=params.q, k=params.k, mode=params.mode)
+    hits = retrieve(corpus=corpus, query=params.q, k=params.k, mode=params.mode).hits
     return {
         "query": params.q,
         "mode": params.mode,
@@ -170,13 +171,6 @@ async def _event_stream(
         yield sse("error", {"message": INTERNAL_MESSAGE, "retryable": True, "code": "internal"})
     finally:
         await aclose(events)
-
-
-def _with_counts(corpora: QuerySet[Corpus]) -> QuerySet[Corpus]:
-    return corpora.annotate(
-        documents_total=Count("documents"),
-        documents_ready=Count("documents", filter=Q(documents__status=DocumentStatus.READY)),
-    )
 
 
 def _allowed(token: ApiToken) -> dict[Permission, set[int]]:

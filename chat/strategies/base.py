@@ -4,6 +4,10 @@ A strategy streams: it yields TextDelta and CitationFound events while it works 
 exactly one AnswerDone, which carries the final answer (with [n] markers matching the
 citations), token usage and the provider state to keep on the conversation. Strategies raise
 only StrategyError. `settings.CHAT_STRATEGIES` maps a key to {"BACKEND", "OPTIONS"}.
+
+A strategy declares the abilities it needs of a corpus's index backend (`requires`, Protocols
+from documents/backends/base.py); which strategies may answer from a corpus is decided against
+the backend object, never its alias or class.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
+
+from documents.backends.base import ability_names, get_backend, has_abilities
 
 if TYPE_CHECKING:
     from documents.models import Corpus
@@ -98,8 +104,8 @@ class StrategyError(Exception):
 class AnswerStrategy(Protocol):
     key: str
     label: str
-    # The index backend a corpus must use for this strategy ("pgvector", "openai").
-    index_backend: str
+    # The abilities the corpus's index backend must have (Searchable, RemoteStoreBackend, ...).
+    requires: tuple[type, ...]
     # Shown to admins where the strategy is chosen (e.g. an API shutdown); "" when none.
     admin_notice: str
 
@@ -121,16 +127,46 @@ def get_strategy(key: str) -> AnswerStrategy:
     return strategy
 
 
+def strategy_supports(strategy: AnswerStrategy, index_backend: str) -> bool:
+    return has_abilities(get_backend(index_backend), strategy.requires)
+
+
 def strategies_for_backend(index_backend: str) -> list[AnswerStrategy]:
+    """The configured strategies that can answer from corpora of this backend, in settings
+    order."""
     return [
         strategy
         for strategy in map(get_strategy, settings.CHAT_STRATEGIES)
-        if strategy.index_backend == index_backend
+        if strategy_supports(strategy, index_backend)
     ]
 
 
 def default_strategy_key(index_backend: str) -> str:
-    return str(settings.DEFAULT_CHAT_STRATEGIES[index_backend])
+    """DEFAULT_CHAT_STRATEGIES' choice for the backend when it can answer, else the first
+    compatible strategy."""
+    compatible = [strategy.key for strategy in strategies_for_backend(index_backend)]
+    preferred = settings.DEFAULT_CHAT_STRATEGIES.get(index_backend)
+    if preferred in compatible:
+        return str(preferred)
+    if compatible:
+        return compatible[0]
+    raise StrategyError(
+        f"No configured answer strategy can answer from the index backend {index_backend!r}.",
+        retryable=False,
+        code="no_strategy",
+    )
+
+
+def incompatibility(strategy: AnswerStrategy, index_backend: str) -> str:
+    """Why `strategy` cannot answer from this backend's corpora ("" when it can)."""
+    if strategy_supports(strategy, index_backend):
+        return ""
+    backend = get_backend(index_backend)
+    missing = [ability for ability in strategy.requires if not isinstance(backend, ability)]
+    return (
+        f"{strategy.label} needs an index backend with {ability_names(missing)}, which "
+        f"{index_backend!r} does not offer."
+    )
 
 
 @receiver(setting_changed)

@@ -9,7 +9,6 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import numpy as np
 import openai
 
 from chat.prompts import answer_messages, rewrite_messages
@@ -24,12 +23,11 @@ from chat.strategies.base import (
     Turn,
     Usage,
 )
-from chat.strategies.errors import server_name, translate_openai_error
+from chat.strategies.errors import server_name, strategy_client, translate_openai_error
 from chat.strategies.markers import CitationMarkerStream
-from documents.backends.base import IndexingError, SearchHit
-from documents.backends.embeddings import get_embedder
-from documents.models import Corpus, Page
-from documents.services import corpus_search
+from documents.backends.base import IndexingError, Searchable, SearchHit
+from documents.models import Corpus
+from documents.retrieval import Quote, best_quotes, retrieve
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +41,11 @@ _FOLLOW_UP = re.compile(
     r"what about|how about|and)\b",
     re.IGNORECASE,
 )
-# Sentences scoring this much (cosine) below the best are left out of an extractive answer.
-_EXTRACT_SCORE_MARGIN = 0.15
-# A sentence ends at . ! ? before a capital or digit, and at line breaks, except a break
-# between two lower-case words (or after a comma): PDFs break lines inside sentences, while
-# spreadsheet rows, list items and headings each have a line of their own.
-_SENTENCE_END = re.compile(
-    r"(?<=[.!?])\s+(?=[\"“(\[]?[A-Z0-9])|\n\s*\n\s*|(?<![a-z,])\n\s*|\n(?![ \t]*[a-z])\s*"
-)
 
 
 class ManualRetrievalStrategy:
     label = "Manual retrieval (local search + any chat model)"
-    index_backend = "pgvector"
+    requires = (Searchable,)
     admin_notice = ""
 
     def __init__(
@@ -92,7 +82,7 @@ class ManualRetrievalStrategy:
 
     def _search(self, corpus: Corpus, query: str) -> list[SearchHit]:
         try:
-            return corpus_search(corpus=corpus, query=query, k=self.top_k)
+            return list(retrieve(corpus=corpus, query=query, k=self.top_k).hits)
         except IndexingError as error:
             raise StrategyError(str(error), retryable=error.retryable, code="search") from error
 
@@ -112,14 +102,13 @@ class ManualRetrievalStrategy:
     # --- with a language model --------------------------------------------------------------
 
     def _openai(self) -> Any:
-        if self._client is None:
-            from documents.providers import ProviderNotConfigured, openai_client
+        from documents.providers import ProviderClient
 
-            try:
-                self._client = openai_client(base_url=self._base_url, api_key=self._api_key)
-            except ProviderNotConfigured as error:
-                raise StrategyError(str(error), retryable=False, code="not_configured") from error
-        return self._client
+        # Looked up on every use: the shared client changes with the OPENAI_* settings.
+        provider = ProviderClient(
+            base_url=self._base_url, api_key=self._api_key, client=self._client
+        )
+        return strategy_client(provider)
 
     def _service(self) -> str:
         name = server_name(self._openai())
@@ -170,15 +159,15 @@ class ManualRetrievalStrategy:
     def _extract(
         self, corpus: Corpus, question: str, query: str, hits: list[SearchHit]
     ) -> Iterator[StrategyEvent]:
-        picked = best_sentences(corpus, question, hits[:4], context=query)
+        picked = best_quotes(corpus, question, hits[:4], context=query)
         header = "**From the documents** (quoted; no language model is configured):\n\n"
         yield TextDelta(header)
         parts = [header]
         citations: list[Citation] = []
-        for number, (hit, sentence, offset) in enumerate(picked, start=1):
-            citation = _citation(hit, number=number, quote=sentence, offset=offset)
+        for number, quote in enumerate(picked, start=1):
+            citation = _quote_citation(quote, number=number)
             citations.append(citation)
-            line = f"- “{sentence}” [{number}]\n"
+            line = f"- “{quote.text}” [{number}]\n"
             parts.append(line)
             yield TextDelta(line)
             yield CitationFound(citation)
@@ -206,87 +195,31 @@ def heuristic_query(question: str, history: Sequence[Turn]) -> str:
     return question
 
 
-def best_sentences(
-    corpus: Corpus,
-    question: str,
-    hits: Sequence[SearchHit],
-    limit: int = 3,
-    context: str | None = None,
-) -> list[tuple[SearchHit, str, int]]:
-    """The sentences of the top passages closest to the query (cosine, same embedding model),
-    best first, at most two per passage, none far below the best."""
-    candidates: list[tuple[int, SearchHit, str, int]] = []
-    for rank, hit in enumerate(hits):
-        for sentence, offset in split_sentences(hit.text):
-            if len(sentence.split()) >= 4:
-                candidates.append((rank, hit, sentence, offset))
-    if not candidates:
-        return [(hit, hit.text.strip(), 0) for hit in hits[:limit]]
-    embedder = get_embedder(corpus.embedding_model)
-    vectors = embedder.embed([c[2] for c in candidates]).vectors
-    scores = vectors @ embedder.embed_query(question)
-    if context and context != question:
-        # A follow-up is judged mostly by its own words, partly by what it continues.
-        scores = 0.6 * scores + 0.4 * (vectors @ embedder.embed_query(context))
-    # A small prior for the fused search rank keeps the best passage in the answer.
-    scores = scores - 0.02 * np.array([c[0] for c in candidates])
-    chosen: list[int] = []
-    per_hit: dict[int, int] = {}
-    floor = float(scores.max()) - _EXTRACT_SCORE_MARGIN
-    for index in np.argsort(-scores):
-        rank = candidates[index][0]
-        if scores[index] < floor or len(chosen) == limit:
-            break
-        if per_hit.get(rank, 0) < 2:
-            chosen.append(int(index))
-            per_hit[rank] = per_hit.get(rank, 0) + 1
-    return [(candidates[i][1], candidates[i][2], candidates[i][3]) for i in chosen]
+def _quote_citation(quote: Quote, *, number: int) -> Citation:
+    return Citation(
+        number=number,
+        document_id=quote.hit.document_id,
+        document=quote.hit.document,
+        page=quote.page,
+        page_end=quote.page,
+        quote=quote.text,
+        chunk_id=quote.hit.chunk_id,
+        char_start=quote.char_start,
+        char_end=quote.char_end,
+    )
 
 
-def split_sentences(text: str) -> list[tuple[str, int]]:
-    """(sentence, offset in text) pairs."""
-    pieces: list[tuple[str, int]] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        _append_piece(pieces, text, start, match.start())
-        start = match.end()
-    _append_piece(pieces, text, start, len(text))
-    return pieces
-
-
-def _append_piece(pieces: list[tuple[str, int]], text: str, start: int, end: int) -> None:
-    raw = text[start:end]
-    stripped = raw.strip().lstrip("-*•# ").strip()
-    if stripped:
-        pieces.append((stripped, start + raw.find(stripped)))
-
-
-def _citation(hit: SearchHit, *, number: int, quote: str, offset: int | None = None) -> Citation:
-    char_start, char_end, page = hit.char_start, hit.char_end, hit.page_start
-    if offset is not None and hit.char_start is not None:
-        char_start = hit.char_start + offset
-        char_end = char_start + len(quote)
-        if hit.page_start != hit.page_end:
-            page = _page_at(hit.document_id, char_start) or hit.page_start
+def _passage_citation(hit: SearchHit, *, number: int) -> Citation:
     return Citation(
         number=number,
         document_id=hit.document_id,
         document=hit.document,
-        page=page,
-        page_end=hit.page_end if offset is None else page,
-        quote=quote,
+        page=hit.page_start,
+        page_end=hit.page_end,
+        quote=hit.text,
         chunk_id=hit.chunk_id,
-        char_start=char_start,
-        char_end=char_end,
-    )
-
-
-def _page_at(document_id: int, offset: int) -> int | None:
-    return (
-        Page.objects.filter(document_id=document_id, char_start__lte=offset)
-        .order_by("-char_start")
-        .values_list("number", flat=True)
-        .first()
+        char_start=hit.char_start,
+        char_end=hit.char_end,
     )
 
 
@@ -296,7 +229,7 @@ def _new_citations(
     while len(citations) < len(markers.used):
         number = len(citations) + 1
         hit = hits[markers.used[number - 1] - 1]
-        citation = _citation(hit, number=number, quote=hit.text)
+        citation = _passage_citation(hit, number=number)
         citations.append(citation)
         yield CitationFound(citation)
 

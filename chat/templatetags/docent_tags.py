@@ -13,7 +13,7 @@ register = template.Library()
 
 @register.filter
 def readiness(corpus: Any) -> str:
-    """ "12 documents ready, 2 processing, 1 failed" from corpora_with_document_counts()."""
+    """ "12 documents ready, 2 processing, 1 failed" from Corpus.objects.with_document_counts()."""
     ready = getattr(corpus, "documents_ready", 0)
     processing = getattr(corpus, "documents_processing", 0)
     failed = getattr(corpus, "documents_failed", 0)

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from documents.admin.corpora import CorpusAdmin, CorpusForm
+from documents.admin.corpora import CorpusAdmin
+from documents.admin.corpus_forms import CorpusForm
 from documents.admin.documents import DocumentAdmin, PageAdmin
 
 __all__ = ["CorpusAdmin", "CorpusForm", "DocumentAdmin", "PageAdmin"]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -17,9 +16,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
-from documents import reindexing, services
-from documents.backends.base import get_backend
-from documents.backends.pgvector_store import PgvectorBackend
+from documents import services
+from documents.admin.corpus_forms import (
+    INDEX_FIELDS,
+    AdoptForm,
+    CorpusForm,
+    CorpusMembershipInline,
+    CorpusReindexInline,
+    acting_user,
+    reindexes_locally,
+)
+from documents.admin.deletion import IndexAwareDeletion
 from documents.models import (
     Chunk,
     Corpus,
@@ -29,145 +36,11 @@ from documents.models import (
     DocumentStatus,
     Page,
 )
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
-
-# The settings a re-index changes; editing them on a pgvector corpus starts one.
-INDEX_FIELDS = ("embedding_model", "chunk_size_tokens", "chunk_overlap_tokens")
-
-
-def acting_user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]  # admin views require a signed-in user
-
-
-def _reindexes_locally(corpus: Corpus) -> bool:
-    return isinstance(get_backend(corpus.index_backend), PgvectorBackend)
-
-
-class CorpusForm(forms.ModelForm[Corpus]):
-    index_backend = forms.ChoiceField(
-        choices=[(key, key) for key in settings.INDEX_BACKENDS],
-        help_text="Where documents are indexed: pgvector (this database) or openai (an "
-        "OpenAI vector store). Fixed once the corpus exists.",
-    )
-    embedding_model = forms.ChoiceField(
-        choices=[(key, key) for key in settings.EMBEDDING_MODELS],
-        help_text="Changing it on an existing corpus re-indexes every document in the "
-        "background; the current index keeps answering meanwhile.",
-    )
-
-    class Meta:
-        model = Corpus
-        fields = [
-            "name",
-            "slug",
-            "description",
-            "index_backend",
-            "embedding_model",
-            "chunk_size_tokens",
-            "chunk_overlap_tokens",
-            "text_search_config",
-        ]
-        help_texts = {
-            "chunk_size_tokens": "Largest passage, in the embedding model's tokens. Changing "
-            "it re-indexes in the background.",
-            "chunk_overlap_tokens": "Tokens shared by consecutive passages of a long page.",
-            "text_search_config": "PostgreSQL text search configuration (english, simple, "
-            "german, ...). Fixed once the corpus exists.",
-        }
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        # Fields shown read-only are not in the form: the corpus's own values count.
-        value = {
-            field: data.get(field, getattr(self.instance, field))
-            for field in ("index_backend", *INDEX_FIELDS)
-        }
-        try:
-            services.corpus_validate_settings(
-                index_backend=value["index_backend"] or "",
-                embedding_model=value["embedding_model"] or "",
-                chunk_size_tokens=value["chunk_size_tokens"] or 0,
-                chunk_overlap_tokens=value["chunk_overlap_tokens"] or 0,
-            )
-        except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
-        changed = [field for field in INDEX_FIELDS if field in self.changed_data]
-        if self.instance.pk and changed:
-            active = CorpusReindex.objects.active().filter(corpus=self.instance).first()
-            if active is not None:
-                self.add_error(
-                    changed[0],
-                    f"A re-index is {active.get_status_display().lower()}; change these "
-                    "settings once it has finished.",
-                )
-        return data
-
-
-class CorpusMembershipForm(forms.ModelForm[CorpusMembership]):
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if bool(data.get("user")) == bool(data.get("group")):
-            raise ValidationError("Choose either a user or a group.")
-        return data
-
-
-class CorpusMembershipInline(admin.TabularInline[CorpusMembership, Corpus]):
-    model = CorpusMembership
-    form = CorpusMembershipForm
-    fields = ["user", "group", "role"]
-    autocomplete_fields = ["user", "group"]
-    extra = 0
-    verbose_name = "member"
-    verbose_name_plural = "Members (a user or a group, in a role)"
-
-
-class CorpusReindexInline(admin.TabularInline[CorpusReindex, Corpus]):
-    model = CorpusReindex
-    fields = readonly_fields = (
-        "created_at",
-        "created_by",
-        "target_version",
-        "settings_label",
-        "progress",
-        "embedding_tokens",
-        "started_at",
-        "finished_at",
-    )
-    extra = 0
-    max_num = 0
-    can_delete = False
-    verbose_name_plural = "Re-index history"
-
-    @admin.display(description="Settings")
-    def settings_label(self, reindex: CorpusReindex) -> str:
-        return reindex.settings_label
-
-    @admin.display(description="Status")
-    def progress(self, reindex: CorpusReindex) -> str:
-        return reindex.summary
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class AdoptForm(forms.Form):
-    vector_store_id = forms.CharField(
-        label="Vector store id",
-        max_length=100,
-        help_text="The id of an existing OpenAI vector store, e.g. vs_abc123. Its files become "
-        "the corpus's documents; nothing is changed at OpenAI.",
-    )
-    name = forms.CharField(label="Corpus name", max_length=200)
-    slug = forms.SlugField(
-        max_length=100, required=False, help_text="Leave empty to derive it from the name."
-    )
+from documents.services import reindexing
 
 
 @admin.register(Corpus)
-class CorpusAdmin(admin.ModelAdmin[Corpus]):
+class CorpusAdmin(IndexAwareDeletion[Corpus]):
     form = CorpusForm
     list_display = [
         "name",
@@ -215,7 +88,7 @@ class CorpusAdmin(admin.ModelAdmin[Corpus]):
     @admin.display(description="Index")
     def index_state(self, corpus: Corpus) -> str:
         """The index version and, while one runs, the re-index's progress."""
-        if not _reindexes_locally(corpus):
+        if not reindexes_locally(corpus):
             return "at OpenAI"
         active = self._active_reindex(corpus)
         state = f"version {corpus.index_version}"
@@ -262,7 +135,7 @@ class CorpusAdmin(admin.ModelAdmin[Corpus]):
                 ("Indexing", {"fields": [*INDEX_FIELDS, "text_search_config"]}),
             ]
         main.append("documents_by_status")
-        if _reindexes_locally(obj):
+        if reindexes_locally(obj):
             indexing = {
                 "fields": [
                     *INDEX_FIELDS,
@@ -286,12 +159,12 @@ class CorpusAdmin(admin.ModelAdmin[Corpus]):
         if obj is None:
             return []
         fixed = ["index_backend", "text_search_config", "documents_by_status"]
-        if _reindexes_locally(obj):
+        if reindexes_locally(obj):
             return [*fixed, "index_version", "reindex_progress"]
         return [*fixed, *INDEX_FIELDS, "vector_store_id", "remote_usage"]
 
     def get_inlines(self, request: HttpRequest, obj: Corpus | None) -> list[Any]:
-        if obj is None or not _reindexes_locally(obj):
+        if obj is None or not reindexes_locally(obj):
             return [CorpusMembershipInline]
         return [CorpusMembershipInline, CorpusReindexInline]
 
@@ -363,12 +236,8 @@ class CorpusAdmin(admin.ModelAdmin[Corpus]):
             "the progress.",
         )
 
-    def delete_model(self, request: HttpRequest, obj: Corpus) -> None:
+    def delete_one(self, obj: Corpus) -> None:
         services.corpus_delete(corpus=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Corpus]) -> None:
-        for corpus in queryset:
-            services.corpus_delete(corpus=corpus)
 
     def get_deleted_objects(
         self, objs: Sequence[Corpus] | QuerySet[Corpus], request: HttpRequest

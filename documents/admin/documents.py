@@ -17,7 +17,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from documents import services
-from documents.admin.corpora import acting_user
+from documents.admin.corpus_forms import acting_user
+from documents.admin.deletion import IndexAwareDeletion
 from documents.models import Chunk, Corpus, Document, DocumentStatus, Page
 
 STATUS_COLOURS = {
@@ -71,7 +72,7 @@ class PageInline(admin.TabularInline[Page, Document]):
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin[Document]):
+class DocumentAdmin(IndexAwareDeletion[Document]):
     list_display = [
         "filename",
         "corpus",
@@ -280,12 +281,8 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
                 request, f"{busy} documents are being processed right now and were left alone."
             )
 
-    def delete_model(self, request: HttpRequest, obj: Document) -> None:
+    def delete_one(self, obj: Document) -> None:
         services.document_delete(document=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
-        for document in queryset:
-            services.document_delete(document=document)
 
     def get_deleted_objects(
         self, objs: Sequence[Document] | QuerySet[Document], request: HttpRequest

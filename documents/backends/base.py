@@ -1,7 +1,13 @@
-"""Where a corpus is indexed: the contract every index backend implements, and its registry.
+"""Where a corpus is indexed: the contract every index backend implements, the abilities a
+backend may have beyond it, and the registry.
 
 `settings.INDEX_BACKENDS` maps a key to {"BACKEND": dotted path, "OPTIONS": {...}}, like
 Django's STORAGES. Corpus.index_backend stores the key.
+
+Code that needs more than the contract asks for an ability, never for a class:
+`isinstance(backend, Searchable)`, `isinstance(backend, Reindexable)`,
+`isinstance(backend, RemoteStoreBackend)`. A new backend gets every feature whose ability it
+implements, with no change anywhere else.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
+    from documents.backends.openai_store import RemoteFile, RemoteStore
     from documents.models import Corpus, Document, Page
 
 SearchMode = Literal["hybrid", "vector", "fulltext"]
@@ -70,10 +77,8 @@ ProgressCallback = Callable[[str, float], None]
 
 @runtime_checkable
 class IndexBackend(Protocol):
-    """Indexes a document's pages into some store and searches a corpus.
-
-    Constructors do no I/O. Implementations raise only IndexingError.
-    """
+    """Indexes a document's pages into some store and removes them again: what every backend
+    does. Constructors do no I/O. Implementations raise only IndexingError."""
 
     key: str
 
@@ -87,9 +92,73 @@ class IndexBackend(Protocol):
 
     def remove_corpus(self, *, corpus: Corpus) -> None: ...
 
+
+# --- abilities ------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Searchable(Protocol):
+    """Returns a corpus's passages that best match a query: what retrieval, manual-retrieval
+    answers and the search API need. A mode the backend cannot serve raises IndexingError."""
+
     def search(
         self, *, corpus: Corpus, query: str, k: int, mode: SearchMode = "hybrid"
     ) -> list[SearchHit]: ...
+
+
+@runtime_checkable
+class Reindexable(Protocol):
+    """Chunks and embeds documents itself, so a corpus can be rebuilt with new embedding or
+    chunking settings as a new index version beside the one that keeps answering."""
+
+    def ensure_vector_index(self, *, embedding_model: str) -> None: ...
+
+    def build_chunks(
+        self,
+        *,
+        document: Document,
+        pages: Sequence[Page],
+        markup: str,
+        embedding_model: str,
+        chunk_size_tokens: int,
+        chunk_overlap_tokens: int,
+        index_version: int,
+        progress: ProgressCallback,
+    ) -> IndexResult: ...
+
+
+@runtime_checkable
+class RemoteStoreBackend(Protocol):
+    """Keeps each corpus in a provider's vector store (Corpus.vector_store_id): what the
+    provider-side strategies (File Search, Assistants), storage accounting and the adoption of
+    existing stores need."""
+
+    def refresh_usage(self, *, corpus: Corpus) -> int | None: ...
+
+    def retrieve_store(self, *, vector_store_id: str) -> RemoteStore | None: ...
+
+    def list_store_files(self, *, vector_store_id: str) -> list[RemoteFile]: ...
+
+    def download(self, *, file_id: str) -> bytes | None: ...
+
+
+Ability = type[Searchable] | type[Reindexable] | type[RemoteStoreBackend]
+
+
+def has_abilities(backend: object, abilities: Sequence[type]) -> bool:
+    return all(isinstance(backend, ability) for ability in abilities)
+
+
+def ability_names(abilities: Sequence[type]) -> str:
+    """ "search" / "re-indexing" / "a remote vector store", for messages."""
+    return ", ".join(_ABILITY_NAMES.get(ability, ability.__name__) for ability in abilities)
+
+
+_ABILITY_NAMES: dict[type, str] = {
+    Searchable: "search",
+    Reindexable: "re-indexing",
+    RemoteStoreBackend: "a remote vector store",
+}
 
 
 @functools.cache
@@ -113,11 +182,17 @@ def _clear_backend_cache(*, setting: str, **kwargs: object) -> None:
 
 
 __all__ = [
+    "Ability",
     "IndexBackend",
     "IndexResult",
     "IndexingError",
     "ProgressCallback",
+    "Reindexable",
+    "RemoteStoreBackend",
     "SearchHit",
     "SearchMode",
+    "Searchable",
+    "ability_names",
     "get_backend",
+    "has_abilities",
 ]

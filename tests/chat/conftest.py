@@ -12,6 +12,7 @@ import pytest
 
 from documents import services as document_services
 from documents.models import Corpus
+from tests.fakes import memory_backend
 
 MEALS = """# Travel expenses
 
@@ -55,7 +56,27 @@ def local_corpus(settings, fake_openai) -> Corpus:
     return _ingest(document_services.corpus_create(name="Policies", slug="policies"))
 
 
+def memory_corpus(settings, fake_openai) -> Corpus:
+    """A corpus of the tests-only in-memory backend, registered through settings alone."""
+    memory_backend.register(settings)
+    return _ingest(
+        document_services.corpus_create(
+            name="Policies", slug="policies", index_backend=memory_backend.KEY
+        )
+    )
+
+
+def memory_corpus_with_chat_model(settings, fake_openai) -> Corpus:
+    _use_fake_chat_model(settings, fake_openai)
+    return memory_corpus(settings, fake_openai)
+
+
 def local_corpus_with_chat_model(settings, fake_openai) -> Corpus:
+    _use_fake_chat_model(settings, fake_openai)
+    return local_corpus(settings, fake_openai)
+
+
+def _use_fake_chat_model(settings, fake_openai) -> None:
     settings.CHAT_STRATEGIES = {
         **settings.CHAT_STRATEGIES,
         "manual_retrieval": {
@@ -69,7 +90,6 @@ def local_corpus_with_chat_model(settings, fake_openai) -> Corpus:
         },
     }
     settings.OPENAI_MAX_RETRIES = 0
-    return local_corpus(settings, fake_openai)
 
 
 def openai_corpus(settings, fake_openai) -> Corpus:
@@ -97,15 +117,22 @@ def openai_corpus_with_previous_response(settings, fake_openai) -> Corpus:
 
 
 # Every registered strategy needs at least one case; manual retrieval and file search run both
-# ways.
+# ways, manual retrieval also over a backend that is neither of the shipped ones.
 STRATEGY_CASES = {
     "manual_retrieval (extractive)": StrategyCase("manual_retrieval", local_corpus),
     "manual_retrieval (chat model)": StrategyCase("manual_retrieval", local_corpus_with_chat_model),
+    # A third backend that plugs in through settings only (tests/fakes/memory_backend.py).
+    "manual_retrieval (in-memory backend)": StrategyCase("manual_retrieval", memory_corpus),
+    "manual_retrieval (in-memory backend, chat model)": StrategyCase(
+        "manual_retrieval", memory_corpus_with_chat_model
+    ),
     "file_search (conversations)": StrategyCase("file_search", openai_corpus),
     "file_search (previous_response_id)": StrategyCase(
         "file_search", openai_corpus_with_previous_response
     ),
     "assistants": StrategyCase("assistants", openai_corpus),
+    # OpenAI's vector stores are searchable: manual retrieval answers from them as well.
+    "manual_retrieval (openai backend)": StrategyCase("manual_retrieval", openai_corpus),
 }
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from chat.strategies.base import Turn
-from chat.strategies.local_rag import heuristic_query, split_sentences
+from chat.strategies.local_rag import heuristic_query
+from documents.retrieval import split_sentences
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from documents import reindexing, services, tasks
+from documents import jobs, services, tasks
+from documents.services import reindexing
 from documents.backends.base import IndexingError, get_backend
 from documents.backends.pgvector_store import PgvectorBackend
 from documents.models import Chunk, Corpus, CorpusReindex, Document
@@ -279,10 +280,9 @@ def test_reingesting_during_a_reindex_replaces_the_built_chunks_too(indexed):
 
 def test_search_reads_only_the_current_version(indexed):
     reindex = start(indexed)
+    lease = jobs.claim(CorpusReindex.objects.all(), pk=reindex.pk, states=reindexing.REINDEX)
     for document in Document.objects.filter(corpus=indexed):
-        reindexing._reindex_document(
-            get_backend("pgvector"), reindex, document.pk, CorpusReindex.objects.all()
-        )
+        reindexing._reindex_document(get_backend("pgvector"), reindex, document.pk, lease)
     assert chunk_ids(indexed, 2)
     for mode in ("hybrid", "vector", "fulltext"):
         hits = services.corpus_search(corpus=indexed, query="meal expenses abroad", k=20, mode=mode)

@@ -6,7 +6,7 @@ from django.db import connection
 
 from documents import services
 from documents.backends.embeddings import get_embedder
-from documents.backends.pgvector_store import search_sql
+from documents.backends.pgvector_sql import search_sql
 from documents.models import Document
 from tests.documents.conftest import ingest, upload_text
 

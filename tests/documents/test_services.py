@@ -9,6 +9,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from documents import services
+from documents.services import ingestion
 from documents.backends.base import IndexingError
 from documents.models import Chunk, Corpus, Document, Page
 from tests.documents.conftest import HANDBOOK, ingest, upload_text
@@ -151,7 +152,7 @@ def test_unexpected_error_fails_with_a_reference_not_a_traceback(corpus, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "parse_file", broken)
+    monkeypatch.setattr(ingestion, "parse_file", broken)
     document = ingest(document)
     assert document.status == "failed"
     assert f"document {document.pk}" in document.error

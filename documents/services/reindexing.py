@@ -4,8 +4,7 @@ The new chunks are built beside the current ones as the next `index_version`; se
 only the corpus's current version, so it keeps answering from the old chunks until the corpus
 switches, in one transaction, to the new settings and version and drops the old chunks.
 
-Services named <entity>_<action>, like documents/services.py (kept apart from it because that
-module is already past the size at which STYLE.md splits one).
+Claims, leases and failure marking go through documents/jobs.py, like every background job.
 """
 
 from __future__ import annotations
@@ -17,25 +16,24 @@ from typing import TYPE_CHECKING
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from documents.backends.base import IndexingError, get_backend
-from documents.backends.pgvector_store import PgvectorBackend
+from documents import jobs
+from documents.backends.base import IndexingError, Reindexable, get_backend
 from documents.models import (
     Chunk,
     Corpus,
     CorpusReindex,
-    CorpusReindexQuerySet,
     Document,
     DocumentQuerySet,
     DocumentStatus,
     ReindexStatus,
 )
 from documents.parsing import markup_of
-from documents.services import corpus_validate_settings
+from documents.services.corpora import corpus_validate_settings
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -64,7 +62,7 @@ def corpus_reindex_start(
     # The caller's instance may already carry the new values (a bound admin form sets them).
     current = Corpus.objects.get(pk=corpus.pk)
     backend = get_backend(current.index_backend)
-    if not isinstance(backend, PgvectorBackend):
+    if not isinstance(backend, Reindexable):
         raise ValidationError(
             f"Documents of “{current}” are chunked and embedded by its index backend "
             f"({current.index_backend}); there is nothing to re-index here."
@@ -131,41 +129,51 @@ def _enqueue(reindex_id: int) -> None:
 # --- running (in the worker) ----------------------------------------------------------------------
 
 
+REINDEX = jobs.JobStates(
+    name="re-index",
+    queued=ReindexStatus.QUEUED,
+    running=ReindexStatus.RUNNING,
+    failed=ReindexStatus.FAILED,
+)
+
+
 def corpus_reindex_run(*, reindex_id: int) -> None:
     """Build every ready document's chunks as the target version, then switch the corpus to
     it. Safe to run twice: documents that already have target chunks are skipped."""
-    attempt = _reindex_claim(reindex_id)
-    if attempt is None:
+    lease = jobs.claim(
+        CorpusReindex.objects.all(),
+        pk=reindex_id,
+        states=REINDEX,
+        started_at=Coalesce("started_at", Value(timezone.now())),
+        error="",
+    )
+    if lease is None:
         return
     reindex = CorpusReindex.objects.select_related("corpus").get(pk=reindex_id)
-    mine = CorpusReindex.objects.filter(
-        pk=reindex_id, attempts=attempt, status=ReindexStatus.RUNNING
-    )
-    if attempt > settings.INGEST_MAX_ATTEMPTS:
+    if lease.attempt > settings.INGEST_MAX_ATTEMPTS:
         _reindex_fail(
-            mine,
+            lease.rows,
             reindex,
-            f"Re-indexing was interrupted {attempt - 1} times (the worker stopped or ran out "
-            "of memory). The current index still answers; start the re-index again once the "
-            "workers are healthy.",
+            f"Re-indexing was interrupted {lease.interrupted} times (the worker stopped or ran "
+            "out of memory). The current index still answers; start the re-index again once "
+            "the workers are healthy.",
         )
         return
     try:
         backend = get_backend(reindex.corpus.index_backend)
-        if not isinstance(backend, PgvectorBackend):
+        if not isinstance(backend, Reindexable):
             raise IndexingError("This corpus's backend cannot be re-indexed.", retryable=False)
         backend.ensure_vector_index(embedding_model=reindex.embedding_model)
-        while not _reindex_switch(reindex, mine):
+        while not _reindex_switch(reindex, lease):
             # Documents uploaded (or re-ingested) meanwhile join in the next round.
             pending = list(_documents_to_build(reindex).values_list("pk", flat=True))
-            if not mine.update(documents_total=F("documents_done") + len(pending)):
+            if not lease.rows.update(documents_total=F("documents_done") + len(pending)):
                 raise _ClaimLost
             for document_id in pending:
-                tokens = _reindex_document(backend, reindex, document_id, mine)
-                done = mine.update(
+                tokens = _reindex_document(backend, reindex, document_id, lease)
+                done = lease.renew(
                     documents_done=F("documents_done") + 1,
                     embedding_tokens=F("embedding_tokens") + tokens,
-                    lease_expires_at=_lease(),
                 )
                 if not done:
                     raise _ClaimLost
@@ -174,25 +182,14 @@ def corpus_reindex_run(*, reindex_id: int) -> None:
     except IndexingError as error:
         if not error.retryable:
             logger.info("re-index %s failed: %s", reindex_id, error)
-            _reindex_fail(mine, reindex, f"{error} The current index still answers.")
+            _reindex_fail(lease.rows, reindex, f"{error} The current index still answers.")
             return
-        mine.update(
-            status=ReindexStatus.QUEUED,
-            error=f"Temporary problem, will retry: {error}",
-            lease_expires_at=None,
-            queued_at=timezone.now(),
-        )
+        lease.requeue(error=f"Temporary problem, will retry: {error}")
         raise RetryableReindexError(str(error)) from error
     except SoftTimeLimitExceeded:
         # Everything built so far is kept: carry on in a fresh task. This was no crash, so the
         # claim it took is not counted against the attempts.
-        requeued = mine.update(
-            status=ReindexStatus.QUEUED,
-            attempts=F("attempts") - 1,
-            lease_expires_at=None,
-            queued_at=timezone.now(),
-        )
-        if requeued:
+        if lease.requeue(attempts=F("attempts") - 1):
             logger.info("re-index %s: time limit reached; continuing in a new task", reindex_id)
             with transaction.atomic():
                 _enqueue(reindex_id)
@@ -200,40 +197,12 @@ def corpus_reindex_run(*, reindex_id: int) -> None:
         # A bug, not bad settings: keep the worker alive and the old index answering.
         logger.exception("re-index %s: unexpected error", reindex_id)
         _reindex_fail(
-            mine,
+            lease.rows,
             reindex,
             f"Unexpected error while re-indexing (reference: re-index {reindex_id}, attempt "
-            f"{attempt}). The current index still answers; an administrator can find the "
+            f"{lease.attempt}). The current index still answers; an administrator can find the "
             "details in the worker log.",
         )
-
-
-def _reindex_claim(reindex_id: int) -> int | None:
-    """Take the re-index for this worker with a conditional UPDATE; None if someone else has
-    it or it is finished."""
-    now = timezone.now()
-    claimed = (
-        CorpusReindex.objects.filter(pk=reindex_id)
-        .filter(
-            Q(status=ReindexStatus.QUEUED)
-            | Q(status=ReindexStatus.RUNNING, lease_expires_at__lt=now)
-        )
-        .update(
-            status=ReindexStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            lease_expires_at=_lease(),
-            started_at=Coalesce("started_at", Value(now)),
-            error="",
-        )
-    )
-    if not claimed:
-        logger.info("re-index %s: not claimable (finished, deleted or taken)", reindex_id)
-        return None
-    return int(CorpusReindex.objects.values_list("attempts", flat=True).get(pk=reindex_id))
-
-
-def _lease() -> dt.datetime:
-    return timezone.now() + dt.timedelta(seconds=settings.INGEST_LEASE_SECONDS)
 
 
 def _documents_to_build(reindex: CorpusReindex) -> DocumentQuerySet:
@@ -251,15 +220,15 @@ def _documents_to_build(reindex: CorpusReindex) -> DocumentQuerySet:
 
 
 def _reindex_document(
-    backend: PgvectorBackend,
+    backend: Reindexable,
     reindex: CorpusReindex,
     document_id: int,
-    mine: CorpusReindexQuerySet,
+    lease: jobs.Lease,
 ) -> int:
     """Build one document's target-version chunks; the embedding tokens spent."""
 
     def renew(stage: str, fraction: float) -> None:
-        if not mine.update(lease_expires_at=_lease()):
+        if not lease.renew():
             raise _ClaimLost
 
     document = Document.objects.filter(pk=document_id).first()
@@ -287,7 +256,7 @@ def _reindex_document(
     return result.embedding_tokens
 
 
-def _reindex_switch(reindex: CorpusReindex, mine: CorpusReindexQuerySet) -> bool:
+def _reindex_switch(reindex: CorpusReindex, lease: jobs.Lease) -> bool:
     """Switch the corpus to the target version if every document has its chunks; False when
     some still need building."""
     target = reindex.target_version
@@ -299,7 +268,7 @@ def _reindex_switch(reindex: CorpusReindex, mine: CorpusReindexQuerySet) -> bool
         if _documents_to_build(reindex).exists():
             return False
         now = timezone.now()
-        if not mine.update(status=ReindexStatus.DONE, finished_at=now, lease_expires_at=None):
+        if not lease.rows.update(status=ReindexStatus.DONE, finished_at=now, lease_expires_at=None):
             raise _ClaimLost
         Chunk.objects.filter(corpus=corpus).exclude(index_version=target).delete()
         Corpus.objects.filter(pk=corpus.pk).update(
@@ -324,14 +293,10 @@ def _reindex_switch(reindex: CorpusReindex, mine: CorpusReindexQuerySet) -> bool
     return True
 
 
-def _reindex_fail(queryset: CorpusReindexQuerySet, reindex: CorpusReindex, reason: str) -> None:
-    failed = queryset.update(
-        status=ReindexStatus.FAILED,
-        error=reason,
-        lease_expires_at=None,
-        finished_at=timezone.now(),
-    )
-    if failed:
+def _reindex_fail(
+    rows: models.QuerySet[CorpusReindex], reindex: CorpusReindex, reason: str
+) -> None:
+    if jobs.fail(rows, states=REINDEX, reason=reason):
         # The corpus never switched: what was built for the target version is unused.
         Chunk.objects.filter(
             corpus_id=reindex.corpus_id, index_version=reindex.target_version
@@ -351,17 +316,6 @@ def corpus_reindex_mark_failed(*, reindex_id: int, reason: str) -> None:
 
 def corpus_reindexes_requeue_stale(*, now: dt.datetime | None = None) -> int:
     """Re-enqueue re-indexes whose worker died or whose queue message was lost."""
-    now = now or timezone.now()
-    queued_before = now - dt.timedelta(seconds=settings.INGEST_LEASE_SECONDS * 5)
-    stale = list(
-        CorpusReindex.objects.stale(now=now, queued_before=queued_before).values_list(
-            "pk", "status"
-        )
+    return jobs.requeue_stale(
+        CorpusReindex.objects.all(), states=REINDEX, enqueue=_enqueue, now=now
     )
-    for reindex_id, status in stale:
-        if status == ReindexStatus.QUEUED:
-            CorpusReindex.objects.filter(pk=reindex_id, status=status).update(queued_at=now)
-        logger.warning("re-index %s is stale (%s); queueing it again", reindex_id, status)
-        with transaction.atomic():
-            _enqueue(reindex_id)
-    return len(stale)

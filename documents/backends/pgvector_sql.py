@@ -1,0 +1,211 @@
+"""The SQL of the local index: vector index definitions, the binary COPY of chunk rows, and
+the one statement of hybrid search (vector similarity and BM25, fused by reciprocal rank:
+Cormack et al., SIGIR 2009, score = sum(1 / (k + rank)))."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from pgvector.psycopg import register_vector
+
+from documents.backends.base import IndexingError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from documents.backends.base import SearchMode
+
+# pgvector's HNSW indexes `vector` up to 2,000 dimensions and `halfvec` up to 4,000.
+_VECTOR_INDEX_MAX_DIMS = 2000
+_HALFVEC_INDEX_MAX_DIMS = 4000
+
+
+def vector_type(dims: int) -> str:
+    """The column type HNSW indexes embeddings of `dims` dimensions as (never user input)."""
+    kind = "vector" if dims <= _VECTOR_INDEX_MAX_DIMS else "halfvec"
+    return f"{kind}({int(dims)})"
+
+
+def vector_expression(dims: int, column: str = "embedding") -> str:
+    """The indexed expression; queries must repeat it exactly for the planner to use the index."""
+    return f"(({column})::{vector_type(dims)})"
+
+
+def hnsw_index_sql(dims: int, *, concurrently: bool = False) -> str:
+    if dims > _HALFVEC_INDEX_MAX_DIMS:
+        raise IndexingError(
+            f"Embeddings of {dims} dimensions cannot be indexed (pgvector's limit is "
+            f"{_HALFVEC_INDEX_MAX_DIMS}); choose a smaller model or fewer dimensions.",
+            retryable=False,
+        )
+    opclass = "vector_cosine_ops" if dims <= _VECTOR_INDEX_MAX_DIMS else "halfvec_cosine_ops"
+    return (
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS "
+        f"chunk_embedding_hnsw_{int(dims)} ON documents_chunk "
+        f"USING hnsw ({vector_expression(dims)} {opclass}) "
+        f"WHERE vector_dims(embedding) = {int(dims)}"
+    )
+
+
+_CHUNK_COLUMNS = (
+    "document_id, corpus_id, index_version, ordinal, text, page_start, page_end, char_start, "
+    "char_end, token_count, embedding"
+)
+_CHUNK_TYPES = [
+    "bigint", "bigint", "integer", "integer", "text", "integer", "integer", "integer",
+    "integer", "integer", "vector",
+]  # fmt: skip
+
+
+def copy_chunks(cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Write chunk rows with binary COPY: embeddings travel as binary vectors instead of being
+    formatted as text, which costs more than the rest of the write."""
+    psycopg_connection = cursor.cursor.connection  # under Django's wrappers
+    if not getattr(psycopg_connection, "_docent_vector_registered", False):
+        register_vector(psycopg_connection)
+        psycopg_connection._docent_vector_registered = True
+    # A new cursor: cursors copy the connection's type registry when they are created.
+    with (
+        psycopg_connection.cursor() as raw,
+        raw.copy(
+            f"COPY documents_chunk ({_CHUNK_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(_CHUNK_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+# Full-text retrieval is Okapi BM25 (Robertson & Zaragoza 2009) over the chunks' tsvectors:
+# score = sum over the question's lexemes of idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len
+# / avglen)), with idf = ln(1 + (N - df + 0.5) / (df + 0.5)). N, the lengths and df come from
+# documents_indexstats and documents_lexemestat, which triggers keep exact. A question's
+# lexemes are OR-ed (an AND of every word would match almost nothing); the GIN index finds the
+# candidates through the rarest lexemes only, until their chunks add up to SEARCH_BM25_BUDGET:
+# a chunk that holds nothing but very common words cannot rank high anyway, and scoring every
+# chunk with a common word would cost more than the whole search. Quoting keeps the stemmed
+# lexemes as they are.
+_BM25_CTES = r"""
+    terms AS (
+        SELECT s.lexeme, s.chunks AS df,
+               ln(1 + (st.n - s.chunks + 0.5) / (s.chunks + 0.5)) AS idf
+        FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(query)s))) AS q(lexeme)
+        JOIN documents_lexemestat s
+          ON s.corpus_id = %(corpus)s AND s.index_version = %(version)s
+         AND s.lexeme = q.lexeme AND s.chunks > 0
+        CROSS JOIN (
+            SELECT greatest(chunks, 1)::float AS n FROM documents_indexstats
+            WHERE corpus_id = %(corpus)s AND index_version = %(version)s
+        ) st
+    ),
+    picked(terms) AS (
+        SELECT coalesce(string_agg(
+            '''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || '''', ' | '
+        ), '')::tsquery
+        FROM (
+            SELECT lexeme, df, sum(df) OVER (ORDER BY df, lexeme) AS running FROM terms
+        ) ranked
+        WHERE running - df < %(bm25_budget)s
+    ),
+    avglen(tokens) AS (
+        SELECT greatest(tokens::float / greatest(chunks, 1), 1) FROM documents_indexstats
+        WHERE corpus_id = %(corpus)s AND index_version = %(version)s
+    )
+"""
+
+
+def search_sql(
+    *,
+    corpus_id: int,
+    index_version: int,
+    dims: int,
+    text_search_config: str,
+    query: str,
+    vector: np.ndarray | None,
+    k: int,
+    candidates: int,
+    mode: SearchMode,
+) -> tuple[str, dict[str, Any]]:
+    """One statement: the retrievers as CTEs, fused with reciprocal rank fusion, over the
+    chunks of the corpus's current `index_version`."""
+    params: dict[str, Any] = {
+        "corpus": corpus_id,
+        "version": index_version,
+        "config": text_search_config,
+        "query": query,
+        "k": k,
+        "candidates": candidates,
+        "rrf_k": settings.SEARCH_RRF_K,
+    }
+    ctes: list[str] = []
+    if mode in ("hybrid", "vector"):
+        assert vector is not None
+        params["vector"] = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+        expr = vector_expression(dims, "c.embedding")
+        cast = vector_type(dims)
+        # Only integer dimensions are formatted into the SQL; every value is a bound parameter.
+        ctes.append(
+            f"""vec AS (
+                SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM (
+                    SELECT c.id, {expr} <=> %(vector)s::{cast} AS distance
+                    FROM documents_chunk c
+                    JOIN documents_document d ON d.id = c.document_id AND d.status = 'ready'
+                    WHERE c.corpus_id = %(corpus)s AND c.index_version = %(version)s
+                      AND vector_dims(c.embedding) = {int(dims)}
+                    ORDER BY distance
+                    LIMIT %(candidates)s
+                ) v
+            )"""  # noqa: S608
+        )
+    if mode in ("hybrid", "fulltext"):
+        params.update(
+            bm25_budget=settings.SEARCH_BM25_BUDGET,
+            k1=settings.SEARCH_BM25_K1,
+            b=settings.SEARCH_BM25_B,
+        )
+        ctes.append(_BM25_CTES)
+        ctes.append(
+            """fts AS (
+                SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM (
+                    SELECT c.id, (
+                        SELECT sum(t.idf * cardinality(u.positions) * (%(k1)s + 1) / (
+                            cardinality(u.positions) + %(k1)s * (1 - %(b)s
+                            + %(b)s * c.token_count / (SELECT tokens FROM avglen))))
+                        -- Only the query's lexemes: ts_delete twice keeps them (C code),
+                        -- so the join unnests a few entries instead of the whole vector.
+                        FROM unnest(ts_delete(c.search_vector, tsvector_to_array(ts_delete(
+                            c.search_vector, (SELECT array_agg(lexeme) FROM terms))))) AS u
+                        JOIN terms t ON t.lexeme = u.lexeme
+                    ) AS score
+                    FROM documents_chunk c
+                    JOIN documents_document d ON d.id = c.document_id AND d.status = 'ready'
+                    WHERE c.corpus_id = %(corpus)s AND c.index_version = %(version)s
+                      AND c.search_vector @@ (SELECT terms FROM picked)
+                    ORDER BY score DESC
+                    LIMIT %(candidates)s
+                ) f
+            )"""
+        )
+    ranked = {
+        "hybrid": "SELECT id, rank FROM vec UNION ALL SELECT id, rank FROM fts",
+        "vector": "SELECT id, rank FROM vec",
+        "fulltext": "SELECT id, rank FROM fts",
+    }[mode]
+    sql = f"""
+        WITH {", ".join(ctes)},
+        fused AS (
+            SELECT id, sum(1.0 / (%(rrf_k)s + rank)) AS score
+            FROM ({ranked}) ranked
+            GROUP BY id
+            ORDER BY score DESC, id
+            LIMIT %(k)s
+        )
+        SELECT c.id, c.document_id, d.filename, c.page_start, c.page_end, c.char_start,
+               c.char_end, c.text, fused.score
+        FROM fused
+        JOIN documents_chunk c ON c.id = fused.id
+        JOIN documents_document d ON d.id = c.document_id
+        ORDER BY fused.score DESC, c.id
+    """  # noqa: S608
+    return sql, params

@@ -1,0 +1,90 @@
+"""Accepting an upload: store the original once, refuse what cannot be indexed, queue it."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils.text import get_valid_filename
+
+from documents.models import Corpus, Document
+from documents.services.files import sha256_of
+from documents.services.ingestion import enqueue_ingest
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    document: Document
+    created: bool  # False: the corpus already holds a file with the same content
+
+    @property
+    def duplicate(self) -> bool:
+        return not self.created
+
+
+def document_upload(
+    *,
+    corpus: Corpus,
+    file: IO[bytes],
+    filename: str,
+    uploaded_by: User | None = None,
+    content_type: str = "",
+) -> UploadOutcome:
+    """Store the original, refuse duplicates, queue ingestion once the row is committed."""
+    filename = get_valid_filename(os.path.basename(filename)) or "upload"
+    digest, size = sha256_of(file)
+    if size == 0:
+        raise ValidationError({"file": f"{filename} is empty (0 bytes); nothing to index."})
+    if size > settings.DOCUMENT_MAX_UPLOAD_BYTES:
+        limit = settings.DOCUMENT_MAX_UPLOAD_BYTES // (1024 * 1024)
+        raise ValidationError({"file": f"{filename} is larger than the {limit} MB limit."})
+    existing = Document.objects.filter(corpus=corpus, sha256=digest).first()
+    if existing is not None:
+        logger.info("upload to corpus %s duplicates document %s", corpus.pk, existing.pk)
+        return UploadOutcome(existing, created=False)
+
+    document = Document(
+        corpus=corpus,
+        filename=filename[:255],
+        content_type=content_type or mimetypes.guess_type(filename)[0] or "",
+        size_bytes=size,
+        sha256=digest,
+        uploaded_by=uploaded_by,
+    )
+    file.seek(0)
+    document.file.save(filename, File(file, name=filename), save=False)
+    try:
+        with transaction.atomic():
+            document.save()
+            enqueue_ingest(document.pk)
+    except IntegrityError:
+        document.file.delete(save=False)
+        # The same content arrived concurrently: keep the first and drop our stored copy.
+        winner = Document.objects.filter(corpus=corpus, sha256=digest).first()
+        if winner is None:
+            raise
+        return UploadOutcome(winner, created=False)
+    logger.info("document %s uploaded to corpus %s (%s bytes)", document.pk, corpus.pk, size)
+    return UploadOutcome(document, created=True)
+
+
+def document_upload_path(
+    *, corpus: Corpus, path: Path, uploaded_by: User | None = None
+) -> UploadOutcome:
+    with path.open("rb") as handle:
+        return document_upload(
+            corpus=corpus, file=handle, filename=path.name, uploaded_by=uploaded_by
+        )

@@ -1,0 +1,109 @@
+"""The one claim / lease / retry mechanism (documents/jobs.py), on both kinds of job row."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from documents import jobs
+from documents.models import Corpus, CorpusReindex, Document, DocumentStatus, ReindexStatus
+from documents.services.ingestion import INGEST
+from documents.services.reindexing import REINDEX
+
+pytestmark = pytest.mark.django_db
+
+
+def _document(corpus, **fields) -> Document:
+    return Document.objects.create(
+        corpus=corpus, filename="a.txt", size_bytes=1, sha256="a" * 64, **fields
+    )
+
+
+def _reindex(corpus, **fields) -> CorpusReindex:
+    return CorpusReindex.objects.create(
+        corpus=corpus,
+        target_version=2,
+        embedding_model="all-MiniLM-L6-v2",
+        chunk_size_tokens=100,
+        chunk_overlap_tokens=10,
+        **fields,
+    )
+
+
+@pytest.fixture(params=["document", "reindex"])
+def job(request):
+    corpus = Corpus.objects.create(
+        name="Jobs", slug="jobs", index_backend="pgvector", embedding_model="all-MiniLM-L6-v2"
+    )
+    if request.param == "document":
+        return Document.objects.all(), _document(corpus), INGEST
+    return CorpusReindex.objects.all(), _reindex(corpus), REINDEX
+
+
+def test_a_job_is_claimed_once_while_its_lease_holds(job):
+    rows, row, states = job
+    lease = jobs.claim(rows, pk=row.pk, states=states)
+    assert lease is not None and lease.attempt == 1
+    assert jobs.claim(rows, pk=row.pk, states=states) is None
+    row.refresh_from_db()
+    assert row.status == states.running
+    assert row.lease_expires_at > timezone.now()
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing(job):
+    rows, row, states = job
+    first = jobs.claim(rows, pk=row.pk, states=states)
+    rows.filter(pk=row.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    second = jobs.claim(rows, pk=row.pk, states=states)
+    assert second is not None and second.attempt == 2 and second.interrupted == 1
+    assert first.renew() is False
+    assert first.fail("too late") is False
+    assert second.renew() is True
+    row.refresh_from_db()
+    assert row.status == states.running and row.error == ""
+
+
+def test_requeue_gives_the_row_back_and_fail_records_the_reason(job):
+    rows, row, states = job
+    lease = jobs.claim(rows, pk=row.pk, states=states)
+    assert lease.requeue(error="Temporary problem, will retry: 503")
+    row.refresh_from_db()
+    assert (row.status, row.lease_expires_at) == (states.queued, None)
+    again = jobs.claim(rows, pk=row.pk, states=states)
+    assert again.fail("The file is broken.")
+    row.refresh_from_db()
+    assert (row.status, row.error) == (states.failed, "The file is broken.")
+    assert row.finished_at is not None
+    assert jobs.claim(rows, pk=row.pk, states=states) is None  # finished rows stay finished
+
+
+def test_requeue_stale_enqueues_dead_and_lost_work_only(job, settings):
+    rows, row, states = job
+    now = timezone.now()
+    lost = rows.model.objects.get(pk=row.pk)
+    rows.filter(pk=lost.pk).update(queued_at=now - dt.timedelta(hours=1))
+    enqueued: list[int] = []
+    assert jobs.requeue_stale(rows, states=states, enqueue=enqueued.append, now=now) == 1
+    assert enqueued == [row.pk]
+    # The queued_at it was given back counts from now: not stale again at once.
+    assert jobs.requeue_stale(rows, states=states, enqueue=enqueued.append, now=now) == 0
+    lease = jobs.claim(rows, pk=row.pk, states=states)
+    assert jobs.requeue_stale(rows, states=states, enqueue=enqueued.append) == 0  # lease live
+    later = now + dt.timedelta(seconds=settings.INGEST_LEASE_SECONDS + 5)
+    assert jobs.requeue_stale(rows, states=states, enqueue=enqueued.append, now=later) == 1
+    assert lease.attempt == 1
+
+
+def test_the_statuses_are_the_models_own():
+    assert (INGEST.queued, INGEST.running, INGEST.failed) == (
+        DocumentStatus.QUEUED,
+        DocumentStatus.PROCESSING,
+        DocumentStatus.FAILED,
+    )
+    assert (REINDEX.queued, REINDEX.running, REINDEX.failed) == (
+        ReindexStatus.QUEUED,
+        ReindexStatus.RUNNING,
+        ReindexStatus.FAILED,
+    )
