@@ -13,7 +13,7 @@ from api.models import ApiConversation, ApiInterface
 from api.openai_compat.completions import sources_text
 from chat.models import Conversation, MessageRole
 from tests.api.conftest import api_client, make_corpora, make_people, parse_sse, token_for
-from tests.api.test_rest import BrokenStrategy, FailingStrategy
+from tests.api.strategies import BrokenStrategy, FailingStrategy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -273,7 +273,7 @@ def strategy(settings, policies):
         key = cls.__name__.lower()
         settings.CHAT_STRATEGIES = {
             **settings.CHAT_STRATEGIES,
-            key: {"BACKEND": f"tests.api.test_rest.{cls.__name__}"},
+            key: {"BACKEND": f"tests.api.strategies.{cls.__name__}"},
         }
         policies.chat_strategy = key
         policies.save(update_fields=["chat_strategy"])
