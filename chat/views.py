@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
@@ -20,19 +19,25 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import services
 from chat.forms import AskForm
-from chat.models import Conversation, Feedback, Message, MessageRole
-from chat.rendering import Source, render_answer, shorten, sources
+from chat.fragments import (
+    answer_html,
+    conversation_item_html,
+    failed_note_html,
+    message_views,
+    question_html,
+    source_html,
+)
+from chat.models import Conversation, Message, MessageRole
+from chat.rendering import render_answer, shorten
 from chat.services import AskCompleted, AskEvent, AskFailed, AskStarted
 from chat.strategies.base import CitationFound, TextDelta
 from chat.streaming import ask_event_payload, iterate_in_thread, sse
 from documents.models import Corpus, Role
-from documents.services import corpora_with_document_counts, page_labels
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -56,7 +61,7 @@ STREAM_FAILED = (
 @login_required
 @require_GET
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    corpora = corpora_with_document_counts(user=request.user)
+    corpora = Corpus.objects.for_user(request.user).with_document_counts()
     return render(request, "chat/home.html", {"corpora": corpora})
 
 
@@ -199,49 +204,6 @@ def conversation_url(conversation: Conversation) -> str:
     )
 
 
-@dataclass(frozen=True)
-class MessageView:
-    """A stored message as the chat page shows it."""
-
-    message: Message
-    html: str = ""  # answers: sanitised HTML
-    sources: list[Source] = field(default_factory=list)
-    feedback: Feedback | None = None  # the current user's
-
-    @property
-    def is_answer(self) -> bool:
-        return self.message.role == MessageRole.ASSISTANT
-
-
-def message_views(messages: list[Message], *, corpus: Corpus) -> list[MessageView]:
-    labels = page_labels(
-        pages=[
-            (citation["document_id"], citation["page"])
-            for message in messages
-            for citation in message.citations
-            if isinstance(citation.get("document_id"), int)
-            and isinstance(citation.get("page"), int)
-        ]
-    )
-    views = []
-    for message in messages:
-        if message.role != MessageRole.ASSISTANT:
-            views.append(MessageView(message=message))
-            continue
-        feedback = getattr(message, "my_feedback", [])
-        views.append(
-            MessageView(
-                message=message,
-                html=render_answer(
-                    message.content, citations=message.citations, corpus_slug=corpus.slug
-                ),
-                sources=sources(message.citations, corpus_slug=corpus.slug, page_labels=labels),
-                feedback=feedback[0] if feedback else None,
-            )
-        )
-    return views
-
-
 def _chat_context(
     request: AuthenticatedRequest, corpus: Corpus, conversation: Conversation | None
 ) -> dict[str, Any]:
@@ -253,7 +215,7 @@ def _chat_context(
     return {
         "section": "chat",
         "corpus": corpus,
-        "counts": corpora_with_document_counts(user=request.user).get(pk=corpus.pk),
+        "counts": Corpus.objects.for_user(request.user).with_document_counts().get(pk=corpus.pk),
         "conversation": conversation,
         "conversations": Conversation.objects.for_user(request.user).filter(corpus=corpus)[
             :CONVERSATIONS_IN_SIDEBAR
@@ -270,16 +232,13 @@ def _chat_context(
     }
 
 
-def _answer_html(request: HttpRequest, message: Message, corpus: Corpus) -> str:
-    (view,) = message_views([message], corpus=corpus)
-    return render_to_string("chat/_answer.html", {"turn": view, "corpus": corpus}, request=request)
-
-
 async def _answer_stream(
     request: HttpRequest, make_events: Callable[[], Iterator[AskEvent]], *, corpus: Corpus
 ) -> AsyncIterator[str]:
-    """The shared answering events, plus `html` events with the rendered answer so far (at
-    most every HTML_INTERVAL seconds), and the rendered answer on `done` and `error`."""
+    """The shared answering events, plus what the page shows of them rendered here with the
+    page's own partials: `html` events with the answer so far (at most every HTML_INTERVAL
+    seconds), the question and the sidebar item on `start`, each source on `citation`, and the
+    whole answer (or the failure note) on `done` and `error`."""
     loop = asyncio.get_running_loop()
     events = aiter(iterate_in_thread(make_events))
     text = ""
@@ -313,17 +272,25 @@ async def _answer_stream(
                 )
                 # Until the first answer names it, a new conversation goes by its question.
                 data["title"] = event.conversation.title or shorten(event.question.content, 80)
+                data["question_html"] = question_html(question=event.question)
+                data["conversation_html"] = conversation_item_html(
+                    conversation=event.conversation, corpus=corpus, title=data["title"]
+                )
             elif isinstance(event, TextDelta):
                 text += event.text
             elif isinstance(event, CitationFound):
                 citations.append(data)
+                data = {
+                    **data,
+                    "source_html": await sync_to_async(source_html)(citation=data, corpus=corpus),
+                }
             elif isinstance(event, AskCompleted | AskFailed):
                 text = rendered_text = event.message.content
                 data["html"] = str(
                     render_answer(text, citations=event.message.citations, corpus_slug=corpus.slug)
                 )
-                data["message_html"] = await sync_to_async(_answer_html)(
-                    request, event.message, corpus
+                data["message_html"] = await sync_to_async(answer_html)(
+                    request=request, message=event.message, corpus=corpus
                 )
                 if isinstance(event, AskCompleted):
                     data["title"] = await sync_to_async(_conversation_title)(
@@ -331,12 +298,27 @@ async def _answer_stream(
                     )
             yield sse(name, data)
     except ValidationError as error:
+        message = _first_message(error)
         yield sse(
-            "error", {"message": _first_message(error), "retryable": False, "code": "invalid"}
+            "error",
+            {
+                "message": message,
+                "retryable": False,
+                "code": "invalid",
+                "note_html": failed_note_html(message=message),
+            },
         )
     except Exception:
         logger.exception("corpus %s: the answer stream failed", corpus.pk)
-        yield sse("error", {"message": STREAM_FAILED, "retryable": True, "code": "internal"})
+        yield sse(
+            "error",
+            {
+                "message": STREAM_FAILED,
+                "retryable": True,
+                "code": "internal",
+                "note_html": failed_note_html(message=STREAM_FAILED),
+            },
+        )
     finally:
         if pending is not None:
             pending.cancel()

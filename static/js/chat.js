@@ -1,8 +1,9 @@
 /* Chat: ask, stream the answer over Server-Sent Events (fetch + ReadableStream, since
    EventSource cannot POST), stop, rename, feedback, the sidebar on phones.
 
-   Everything from the server that becomes markup (html, message_html) was rendered and
-   sanitised there; anything else (questions, sources while streaming) goes in as text. */
+   No markup is built here. What shows before the server answers is cloned from <template>s
+   in the page; everything else arrives in the events as HTML the server rendered with the
+   page's own partials (answers sanitised there). Text typed here only ever goes in as text. */
 "use strict";
 
 (function () {
@@ -53,9 +54,7 @@
   });
 
   stopButton.addEventListener("click", function () {
-    if (controller) {
-      controller.abort();
-    }
+    controller?.abort();
   });
 
   function showError(message) {
@@ -77,79 +76,39 @@
 
   /* --- transcript ----------------------------------------------------------------------- */
 
-  function nearBottom() {
-    return transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 160;
-  }
-
   function scrollToBottom(force) {
-    if (force || nearBottom()) {
+    if (force || transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 160) {
       transcript.scrollTop = transcript.scrollHeight;
     }
   }
 
-  function appendQuestion(question) {
+  function clone(name) {
+    const template = root.querySelector("template[data-" + name + "-template]");
+    return template.content.firstElementChild.cloneNode(true);
+  }
+
+  /* Only for HTML the server rendered from its templates (escaped, answers sanitised). */
+  function fromServer(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content;
+  }
+
+  function appendTurn(question) {
     const empty = transcript.querySelector("[data-empty-state]");
     if (empty) {
       empty.remove();
     }
-    const wrapper = document.createElement("div");
-    wrapper.className = "turn-question";
-    const bubble = document.createElement("div");
-    bubble.className = "bubble";
-    bubble.textContent = question;
-    wrapper.appendChild(bubble);
-    transcript.appendChild(wrapper);
-  }
-
-  function appendAnswer() {
-    const live = document.createElement("div");
-    live.className = "live-answer";
-    live.setAttribute("aria-live", "polite");
-    live.setAttribute("aria-busy", "true");
-    const article = document.createElement("article");
-    article.className = "answer answer-streaming";
-    const body = document.createElement("div");
-    body.className = "answer-body prose";
-    const rendered = document.createElement("div");
-    const tail = document.createElement("span");
-    tail.className = "stream-tail";
-    const pending = document.createElement("p");
-    pending.className = "answer-pending";
-    pending.innerHTML = '<span class="typing" aria-hidden="true"><span></span><span></span><span></span></span>';
-    pending.appendChild(document.createTextNode(" Searching the documents…"));
-    body.append(rendered, tail, pending);
-    const sources = document.createElement("section");
-    sources.className = "sources";
-    sources.hidden = true;
-    const heading = document.createElement("h3");
-    heading.textContent = "Sources";
-    const list = document.createElement("ol");
-    sources.append(heading, list);
-    article.append(body, sources);
-    live.appendChild(article);
-    transcript.appendChild(live);
-    return { live: live, article: article, rendered: rendered, tail: tail, pending: pending, sources: sources, list: list };
-  }
-
-  function addSource(view, citation) {
-    const item = document.createElement("li");
-    item.value = citation.number;
-    const name = document.createElement("span");
-    name.className = "source-document";
-    name.textContent = citation.document || "Document";
-    item.appendChild(name);
-    if (citation.page) {
-      item.appendChild(document.createTextNode(", page " + citation.page));
-    }
-    if (citation.quote) {
-      const quote = document.createElement("q");
-      quote.className = "source-quote";
-      const text = citation.quote.replace(/\s+/g, " ").trim();
-      quote.textContent = text.length > 280 ? text.slice(0, 279) + "…" : text;
-      item.appendChild(quote);
-    }
-    view.list.appendChild(item);
-    view.sources.hidden = false;
+    const bubble = clone("question");
+    bubble.querySelector("[data-question-text]").textContent = question;
+    const live = clone("answer");
+    transcript.append(bubble, live);
+    const view = { question: bubble, live: live, article: live.querySelector("article") };
+    ["rendered", "tail", "pending", "sources"].forEach(function (name) {
+      view[name] = live.querySelector("[data-" + name + "]");
+    });
+    view.list = view.sources.querySelector("ol");
+    return view;
   }
 
   function finish(view, html) {
@@ -157,32 +116,24 @@
     view.live.setAttribute("aria-busy", "false");
   }
 
-  function markStopped(view) {
+  function addNote(view, note) {
     view.pending.remove();
     view.live.setAttribute("aria-busy", "false");
-    const flag = document.createElement("p");
-    flag.className = "answer-flag";
-    flag.textContent = "Stopped before the end: this answer is incomplete. Ask again for a full one.";
-    view.article.appendChild(flag);
+    view.article.appendChild(note);
   }
 
-  function markFailed(view, message) {
-    view.pending.remove();
-    view.live.setAttribute("aria-busy", "false");
-    const box = document.createElement("div");
-    box.className = "answer-error";
-    box.setAttribute("role", "alert");
-    const text = document.createElement("p");
-    const strong = document.createElement("strong");
-    strong.textContent = "No answer this time.";
-    text.append(strong, document.createTextNode(" " + message));
-    box.appendChild(text);
-    view.article.appendChild(box);
+  function failedNote(message) {
+    const note = clone("failed");
+    note.querySelector("[data-answer-error]").append(message);
+    return note;
   }
 
   /* --- conversations --------------------------------------------------------------------- */
 
-  function conversationStarted(data) {
+  function conversationStarted(view, data) {
+    if (data.question_html) {
+      view.question.replaceWith(fromServer(data.question_html));
+    }
     if (form.dataset.conversationId === String(data.conversation_id)) {
       return;
     }
@@ -191,7 +142,6 @@
     if (window.location.pathname !== data.conversation_url) {
       window.history.pushState({ conversation: data.conversation_id }, "", data.conversation_url);
     }
-    setTitle(data.title);
     const list = sidebar.querySelector("[data-conversation-list]");
     const empty = list.querySelector("[data-conversation-empty]");
     if (empty) {
@@ -200,20 +150,8 @@
     list.querySelectorAll('[aria-current="page"]').forEach(function (link) {
       link.removeAttribute("aria-current");
     });
-    const item = document.createElement("li");
-    const link = document.createElement("a");
-    link.href = data.conversation_url;
-    link.dataset.conversationId = String(data.conversation_id);
-    link.setAttribute("aria-current", "page");
-    const name = document.createElement("span");
-    name.className = "conversation-title";
-    name.textContent = data.title;
-    const when = document.createElement("span");
-    when.className = "conversation-when";
-    when.textContent = "Just now";
-    link.append(name, when);
-    item.appendChild(link);
-    list.prepend(item);
+    list.prepend(fromServer(data.conversation_html));
+    setTitle(data.title);
     if (actions) {
       actions.hidden = false;
       actions.querySelector("[data-rename-form]").action = data.conversation_url + "rename";
@@ -241,8 +179,7 @@
 
   async function ask(question) {
     showError("");
-    appendQuestion(question);
-    const view = appendAnswer();
+    const view = appendTurn(question);
     scrollToBottom(true);
     textarea.value = "";
     autosize();
@@ -266,7 +203,7 @@
           message = (await response.json()).error || message;
         }
         view.live.remove();
-        transcript.lastElementChild.remove();
+        view.question.remove();
         textarea.value = question;
         autosize();
         showError(message);
@@ -286,21 +223,19 @@
         while ((end = buffer.indexOf("\n\n")) !== -1) {
           const raw = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          if (handle(view, parseEvent(raw))) {
-            ended = true;
-          }
+          ended = handle(view, parseEvent(raw)) || ended;
         }
       }
       if (!ended) {
-        markFailed(view, "The connection was lost before the answer finished. Ask again.");
+        addNote(view, failedNote("The connection was lost before the answer finished. Ask again."));
         announce("The answer was interrupted.");
       }
     } catch (error) {
       if (error.name === "AbortError") {
-        markStopped(view);
+        addNote(view, clone("stopped"));
         announce("Stopped.");
       } else if (!ended) {
-        markFailed(view, "Docent can't be reached. Check your connection and ask again.");
+        addNote(view, failedNote("Docent can't be reached. Check your connection and ask again."));
         announce("The answer failed.");
       }
     } finally {
@@ -320,13 +255,11 @@
         data.push(line.slice(5).replace(/^ /, ""));
       }
     });
-    let payload = {};
     try {
-      payload = JSON.parse(data.join("\n") || "{}");
+      return { name: name, data: JSON.parse(data.join("\n") || "{}") };
     } catch (error) {
-      payload = {};
+      return { name: name, data: {} };
     }
-    return { name: name, data: payload };
   }
 
   /* Returns true when the answer is over. */
@@ -334,7 +267,7 @@
     const data = event.data;
     switch (event.name) {
       case "start":
-        conversationStarted(data);
+        conversationStarted(view, data);
         return false;
       case "delta":
         view.pending.remove();
@@ -348,7 +281,10 @@
         scrollToBottom(false);
         return false;
       case "citation":
-        addSource(view, data);
+        if (data.source_html) {
+          view.list.append(fromServer(data.source_html));
+          view.sources.hidden = false;
+        }
         return false;
       case "done":
         finish(view, data.message_html || data.html || "");
@@ -360,7 +296,7 @@
         if (data.message_html) {
           finish(view, data.message_html);
         } else {
-          markFailed(view, data.message || "Something went wrong. Ask again.");
+          addNote(view, fromServer(data.note_html || ""));
         }
         announce("The answer failed: " + (data.message || ""));
         return true;
@@ -442,10 +378,7 @@
       sidebar.classList.toggle("open", open);
       sidebarToggle.setAttribute("aria-expanded", open ? "true" : "false");
       if (open) {
-        const first = sidebar.querySelector("a");
-        if (first) {
-          first.focus();
-        }
+        sidebar.querySelector("a").focus(); // "New conversation" is always there
       }
     });
     document.addEventListener("keydown", function (event) {

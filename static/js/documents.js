@@ -1,5 +1,8 @@
 /* Documents: drag-and-drop upload (one POST per file), live status by polling each
-   unfinished document about once a second, retry without reloading. */
+   unfinished document about once a second, retry without reloading.
+
+   No markup is built here: rows come from the server (row_html), and a file still on its way
+   up is a clone of the page's <template data-upload-row-template>. */
 "use strict";
 
 (function () {
@@ -165,47 +168,25 @@
   let uploading = false;
 
   function pendingRow(file) {
-    const row = document.createElement("tr");
-    row.className = "document-row status-uploading";
-    const name = document.createElement("td");
-    name.className = "doc-name";
-    name.textContent = file.name;
-    const state = document.createElement("td");
-    state.className = "doc-status";
-    const badge = document.createElement("span");
-    badge.className = "badge badge-uploading";
-    badge.textContent = "Uploading";
-    const summary = document.createElement("span");
-    summary.className = "doc-summary";
-    summary.textContent = "Sending the file…";
-    state.append(badge, summary);
-    row.append(name, state);
-    const cells = rows.closest("table").querySelectorAll("thead th").length;
-    for (let i = 2; i < cells; i += 1) {
-      row.appendChild(document.createElement("td"));
-    }
+    const template = document.querySelector("template[data-upload-row-template]");
+    const row = template.content.firstElementChild.cloneNode(true);
+    row.querySelector("[data-filename]").textContent = file.name;
     return row;
   }
 
   function failedRow(row, message) {
     row.className = "document-row status-failed";
-    const state = row.querySelector(".doc-status");
-    state.textContent = "";
-    const badge = document.createElement("span");
-    badge.className = "badge badge-failed";
-    badge.textContent = "Not uploaded";
-    const error = document.createElement("p");
-    error.className = "doc-error";
-    error.textContent = message;
-    const dismiss = document.createElement("button");
-    dismiss.type = "button";
-    dismiss.className = "button small ghost";
-    dismiss.textContent = "Dismiss";
-    dismiss.addEventListener("click", function () {
+    row.querySelectorAll("[data-uploading]").forEach(function (element) {
+      element.hidden = true;
+    });
+    row.querySelectorAll("[data-refused]").forEach(function (element) {
+      element.hidden = false;
+    });
+    row.querySelector("[data-upload-error]").textContent = message;
+    row.querySelector("[data-dismiss]").addEventListener("click", function () {
       row.remove();
       input.focus();
     });
-    state.append(badge, error, dismiss);
   }
 
   function enqueue(files) {
@@ -246,9 +227,9 @@
         if (existing) {
           existing.remove();
         }
-        const note = document.createElement("p");
-        note.className = "doc-note";
+        const note = item.row.querySelector("[data-upload-note]");
         note.textContent = data.message;
+        note.hidden = false;
         fresh.querySelector(".doc-name").appendChild(note);
       }
       item.row.replaceWith(fresh);

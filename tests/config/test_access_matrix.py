@@ -3,8 +3,9 @@
 People: a manager, a contributor and a reader of the corpus, a member of a group that holds
 the contributor role, an outsider (an account without access) and an anonymous visitor. The
 conversation and its message belong to the reader: nobody else sees them, managers included.
-Objects a person may not see are 404; actions a person may see but not do are 403.
-(The HTTP API has its own matrix in tests/api/test_access.py.)
+Objects a person may not see are 404; actions a person may see but not do are 403; a page
+that does not exist is the site's own 404. (The HTTP API has its own matrix in
+tests/api/test_access.py.)
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from chat import services as chat_services
 from chat.models import Conversation, Message
 from documents import services as document_services
 from documents.models import CorpusMembership, Document, Role
-from tests.conftest import FIXTURE_DOCS
+from tests.conftest import FIXTURE_DOCS, client_for, make_corpus, make_people
 from tests.factories import UserFactory
-from tests.web.conftest import client_for, make_corpus, make_people
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +218,12 @@ def test_access(world, name, who):
     finally:
         if getattr(response, "streaming", False):
             response.close()
+
+
+@override_settings(DEBUG=False)
+def test_unknown_pages_use_the_site_404(world):
+    response = client_for(world.people["reader"]).get("/no/such/page")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "This page isn't here" in html
+    assert "docent.css" in html

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
 from django.db import connections
 from django.test import AsyncClient
 
@@ -27,7 +28,8 @@ from chat.strategies.base import (
     TextDelta,
     Usage,
 )
-from tests.web.conftest import make_corpus, make_people, parse_sse
+from documents.backends.base import Searchable
+from tests.conftest import make_corpus, make_people, parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,13 +80,24 @@ def test_a_new_conversation_streams_a_cited_answer(people, corpus):
     names = stream.names()
     assert names[0] == "start"
     assert names[-1] == "done"
-    assert {"delta", "citation", "html"} <= set(names)
+    # `html` renders come only while the stream waits for the strategy (see the throttling
+    # test): this answer may arrive too fast for any.
+    assert {"delta", "citation"} <= set(names)
     start = stream.named("start")[0]
     conversation = Conversation.objects.get(pk=start["conversation_id"])
     assert conversation.user == people.reader
     assert conversation.corpus == corpus
     assert start["conversation_url"] == f"/c/policies/conversations/{conversation.pk}/"
     assert start["ask_url"] == f"/c/policies/conversations/{conversation.pk}/ask"
+    # What the page shows of it, from the page's partials: the question, the sidebar entry.
+    assert f'id="message-{start["question_id"]}"' in start["question_html"]
+    assert "How much is the meal allowance abroad?</div>" in start["question_html"]
+    assert f'href="{start["conversation_url"]}" aria-current="page"' in start["conversation_html"]
+    assert "How much is the meal allowance abroad?</span>" in start["conversation_html"]
+    source = stream.named("citation")[0]["source_html"]
+    assert source.startswith('<li value="1">')
+    assert '<span class="source-document">meals.md</span>' in source
+    assert '<q class="source-quote">' in source
     done = stream.named("done")[0]
     answer = Message.objects.get(pk=done["message_id"])
     assert answer.status == MessageStatus.COMPLETE
@@ -152,7 +165,8 @@ def test_get_is_not_allowed(people, corpus):
 
 class FailingStrategy:
     label = "Failing for tests"
-    index_backend = "pgvector"
+    requires = (Searchable,)
+    requires = ()
     admin_notice = ""
 
     def __init__(self, *, key: str) -> None:
@@ -170,7 +184,8 @@ class FailingStrategy:
 
 class SlowStrategy:
     label = "Slow for tests"
-    index_backend = "pgvector"
+    requires = (Searchable,)
+    requires = ()
     admin_notice = ""
 
     def __init__(self, *, key: str) -> None:
@@ -185,7 +200,8 @@ class SlowStrategy:
 
 class HostileStrategy:
     label = "Hostile for tests"
-    index_backend = "pgvector"
+    requires = (Searchable,)
+    requires = ()
     admin_notice = ""
     text = (
         'Look <script>alert("x")</script> and <img src=x onerror=alert(1)> and '
@@ -215,7 +231,7 @@ def strategy(settings, corpus):
         key = cls.__name__.lower()
         settings.CHAT_STRATEGIES = {
             **settings.CHAT_STRATEGIES,
-            key: {"BACKEND": f"tests.web.test_chat_stream.{cls.__name__}"},
+            key: {"BACKEND": f"tests.chat.test_streaming.{cls.__name__}"},
         }
         corpus.chat_strategy = key
         corpus.save(update_fields=["chat_strategy"])
@@ -286,11 +302,36 @@ def test_model_output_cannot_inject_markup(people, corpus, strategy):
     assert 'class="cite"' in done["html"]  # [1] exists
     assert "[7]" in done["html"]  # [7] does not: left as text
     assert "&lt;b&gt;evil&lt;/b&gt;.md" in done["message_html"]
+    source = stream.named("citation")[0]["source_html"]
+    assert "<script" not in source
+    assert "&lt;b&gt;evil&lt;/b&gt;.md" in source
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (ValidationError("This corpus cannot be answered right now."), "cannot be answered"),
+        (RuntimeError("boom"), "Something went wrong while answering."),
+    ],
+)
+def test_a_stream_that_breaks_ends_with_the_pages_failure_note(
+    people, corpus, monkeypatch, error, said
+):
+    def broken(**kwargs):
+        raise error
+        yield
+
+    monkeypatch.setattr(services, "conversation_ask", broken)
+    _, stream = ask(people.reader, "/c/policies/ask", "Meals?")
+    assert stream.names() == ["error"]
+    failure = stream.named("error")[0]
+    assert said in failure["message"]
+    assert "<strong>No answer this time.</strong>" in failure["note_html"]
+    assert said in failure["note_html"]
+    assert "boom" not in failure["note_html"]
 
 
 def test_the_service_deletes_a_new_conversation_when_the_question_is_refused(people, corpus):
-    from django.core.exceptions import ValidationError
-
     with pytest.raises(ValidationError):
         list(services.conversation_ask(corpus=corpus, user=people.reader, question=" "))
     assert not Conversation.objects.exists()

@@ -7,14 +7,32 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from documents import services as document_services
-from documents.models import Document, DocumentStage, DocumentStatus
+from documents.models import Corpus, Document, DocumentStage, DocumentStatus
 from documents.views import highlight
-from tests.conftest import FIXTURE_DOCS
-from tests.web.conftest import HOSTILE, client_for, ingest_text
+from tests.conftest import (
+    FIXTURE_DOCS,
+    HOSTILE,
+    client_for,
+    ingest_text,
+    make_corpus,
+    make_other_corpus,
+)
 
 pytestmark = pytest.mark.django_db
 
 JSON = {"Accept": "application/json"}
+
+
+# The pages are about who may see what: the shared corpora with people in them, not the empty
+# ones of tests/documents/conftest.py.
+@pytest.fixture
+def corpus(people) -> Corpus:
+    return make_corpus(people)
+
+
+@pytest.fixture
+def other_corpus(people) -> Corpus:
+    return make_other_corpus(people)
 
 
 def doc_url(document, action=""):
@@ -35,6 +53,10 @@ def test_contributors_see_the_list_with_upload_and_delete(people, corpus, meals,
     assert 'action="/c/policies/documents/upload"' in html
     assert "Drop files here" in html
     assert f'href="{doc_url(meals)}delete"' in html
+    # The row documents.js shows for a file still on its way up, and for one refused.
+    row = html.split("<template data-upload-row-template>")[1].split("</template>")[0]
+    for text in ("Uploading", "Sending the file…", "Not uploaded", "Dismiss"):
+        assert text in row
 
 
 def test_readers_see_the_list_without_upload_or_delete(as_reader, corpus, meals):
@@ -43,6 +65,7 @@ def test_readers_see_the_list_without_upload_or_delete(as_reader, corpus, meals)
     html = response.content.decode()
     assert "meals.md" in html
     assert "/c/policies/documents/upload" not in html
+    assert "data-upload-row-template" not in html
     assert "delete" not in html.lower().replace("deleted", "")
 
 

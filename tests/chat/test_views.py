@@ -1,11 +1,17 @@
+"""The chat pages: home, a conversation with its sidebar, rename, delete and feedback."""
+
 from __future__ import annotations
+
+import io
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from chat import services
 from chat.models import Conversation, Feedback, Message, MessageRole, MessageStatus
-from tests.web.conftest import client_for
+from documents import services as document_services
+from documents.models import Document, DocumentStatus
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +34,41 @@ def url(conversation, action=""):
     return f"/c/policies/conversations/{conversation.pk}/{action}"
 
 
+# --- home ---------------------------------------------------------------------------------------
+
+
+def test_home_lists_the_corpora_a_user_may_read_with_readiness(as_reader, corpus, other_corpus):
+    document_services.document_upload(
+        corpus=corpus, file=io.BytesIO(b"queued text"), filename="queued.txt"
+    )
+    failed = document_services.document_upload(
+        corpus=corpus, file=io.BytesIO(b"broken text"), filename="broken.txt"
+    ).document
+    Document.objects.filter(pk=failed.pk).update(status=DocumentStatus.FAILED)
+    response = as_reader.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Policies" in html
+    assert "Travel, cars and the office." in html
+    assert "2 documents ready, 1 processing, 1 failed" in html
+    assert "/c/policies/" in html
+    assert "Secret" not in html
+    assert "/c/secret/" not in html
+
+
+def test_home_tells_someone_without_corpora_what_to_do(as_outsider, corpus):
+    html = as_outsider.get("/").content.decode()
+    assert "Policies" not in html
+    assert "Ask an administrator" in html
+
+
+def test_superusers_see_every_corpus(corpus, other_corpus, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "x")
+    html = client_for(admin).get("/").content.decode()
+    assert "Policies" in html
+    assert "Secret" in html
+
+
 # --- the chat page ------------------------------------------------------------------------------
 
 
@@ -41,6 +82,20 @@ def test_members_can_open_a_new_conversation(people, corpus, who):
     assert '<label for="question"' in html
     assert "2 documents ready" in html
     assert 'aria-live="polite"' in html
+
+
+def test_the_page_holds_what_the_script_shows_before_the_server_answers(as_reader, conversation):
+    html = as_reader.get(url(conversation)).content.decode()
+    assert f'data-ask-form data-conversation-id="{conversation.pk}"' in html
+
+    def template(name: str) -> str:
+        return html.split(f"<template data-{name}-template>")[1].split("</template>")[0]
+
+    assert 'class="bubble" data-question-text></div>' in template("question")
+    assert 'class="answer answer-streaming"' in template("answer")
+    assert "Searching the documents…" in template("answer")
+    assert "Stopped before the end: this answer is incomplete." in template("stopped")
+    assert "<strong>No answer this time.</strong>" in template("failed")
 
 
 def test_outsiders_and_unknown_corpora_are_404(as_outsider, as_reader, corpus, other_corpus):

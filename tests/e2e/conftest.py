@@ -1,0 +1,196 @@
+"""The running app for the browser tests: uvicorn serving config.asgi and a Celery worker,
+both subprocesses on the test database with kombu's filesystem broker, and headless Chromium.
+
+Needs a Chromium binary (CHROMIUM_PATH or /usr/bin/chromium); browsers are never downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from documents import services as document_services
+from documents.models import Corpus, CorpusMembership, Role
+from tests.conftest import PASSWORD
+from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 812}
+TIMEOUT_MS = 120_000
+
+
+@dataclass(frozen=True)
+class App:
+    url: str
+    media_root: Path
+    log_dir: Path
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name} ---\n{path.read_text(errors='replace')[-6000:]}"
+            for path in sorted(self.log_dir.glob("*.log"))
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"END-TO-END BROWSER TESTS SKIPPED: no Chromium at {CHROMIUM}. Install Debian's "
+            "chromium package (apt-get install chromium) or set CHROMIUM_PATH; Playwright's own "
+            "browser downloads are never used."
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def live_app(django_db_setup, tmp_path_factory, chromium_path) -> Iterator[App]:
+    """uvicorn + a Celery worker on the test database, for the whole session."""
+    base = tmp_path_factory.mktemp("live-app")
+    db = connection.settings_dict
+    host = quote(db["HOST"], safe="") if db["HOST"] else "localhost"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}",
+        "SECRET_KEY": "end-to-end-test-key",
+        "DEBUG": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DOCENT_DATA_DIR": str(base / "data"),
+        "CELERY_BROKER_URL": "filesystem://",
+        "CELERY_BROKER_DIR": str(base / "broker"),
+        "MEDIA_ROOT": str(base / "media"),
+        "INGEST_REQUEUE_INTERVAL_SECONDS": "3600",
+        "LOG_LEVEL": "INFO",
+    }
+    log_dir = base / "logs"
+    log_dir.mkdir()
+    web_log = (log_dir / "web.log").open("w")
+    worker_log = (log_dir / "worker.log").open("w")
+    web = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=1",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    app = App(url=f"http://127.0.0.1:{port}", media_root=base / "media", log_dir=log_dir)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if web.poll() is not None:
+                pytest.fail(f"uvicorn exited with {web.returncode}\n{app.logs()}")
+            try:
+                with urllib.request.urlopen(f"{app.url}/healthz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"uvicorn did not answer within 90 s\n{app.logs()}")
+            time.sleep(0.3)
+        yield app
+    finally:
+        _stop(web)
+        _stop(worker)
+        web_log.close()
+        worker_log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    """Playwright's sync API runs an event loop in this thread for as long as it is open, so
+    the ORM calls these tests make need DJANGO_ALLOW_ASYNC_UNSAFE (this module only)."""
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture
+def corpus(db) -> Corpus:
+    return document_services.corpus_create(
+        name="Staff handbook",
+        slug="handbook",
+        description="Leave, working from home and expenses: the rules every employee follows.",
+    )
+
+
+def member(corpus: Corpus, username: str, role: Role):
+    user = UserFactory(username=username, first_name=username.capitalize())
+    CorpusMembership.objects.create(corpus=corpus, user=user, role=role)
+    return user
+
+
+def sign_in(page, app: App, username: str) -> None:
+    page.goto(f"{app.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{app.url}/")
+
+
+def ask(page, question: str) -> None:
+    box = page.get_by_label("Your question")
+    box.fill(question)
+    box.press("Enter")

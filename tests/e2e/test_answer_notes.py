@@ -1,0 +1,63 @@
+"""What the chat page says when an answer does not arrive: stopped by the reader, cut off, or
+Docent out of reach. The browser decides these alone, so the notes come from the page's
+<template>s (the same partials as a stored answer's); the network is played by Playwright."""
+
+from __future__ import annotations
+
+import pytest
+
+from documents.models import Role
+from tests.e2e.conftest import LAPTOP, TIMEOUT_MS, ask, member, sign_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ASK = "**/c/handbook/ask"
+
+
+def test_a_stopped_a_cut_off_and_an_unreachable_answer_say_so(live_app, browser, corpus, tmp_path):
+    member(corpus, "rhea", Role.READER)
+    context = browser.new_context(viewport=LAPTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    held = []
+    try:
+        sign_in(page, live_app, "rhea")
+        page.goto(f"{live_app.url}/c/handbook/")
+
+        # The server never answers; the reader stops waiting.
+        page.route(ASK, held.append)
+        ask(page, "How many days of <b>leave</b>?")
+        page.get_by_text("Searching the documents…").wait_for()
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_text("Stopped before the end: this answer is incomplete.").wait_for()
+        assert page.locator(".bubble").last.inner_text() == "How many days of <b>leave</b>?"
+        assert not page.get_by_role("button", name="Stop").is_visible()
+        assert page.locator(".live-answer").last.get_attribute("aria-busy") == "false"
+        assert not page.get_by_text("Searching the documents…").is_visible()
+        page.screenshot(path=tmp_path / "stopped.png")
+        page.unroute(ASK)
+
+        # The stream ends before the answer does.
+        page.route(
+            ASK,
+            lambda route: route.fulfill(status=200, content_type="text/event-stream", body=""),
+        )
+        ask(page, "And sick leave?")
+        note = page.locator(".answer-error").last
+        note.get_by_text("The connection was lost before the answer finished.").wait_for()
+        assert note.inner_text().startswith("No answer this time.")
+        page.unroute(ASK)
+
+        # Docent cannot be reached at all.
+        page.route(ASK, lambda route: route.abort())
+        ask(page, "And parental leave?")
+        page.locator(".answer-error").last.get_by_text("Docent can't be reached.").wait_for()
+        page.screenshot(path=tmp_path / "unreachable.png")
+        assert page.locator(".answer-error").count() == 2
+        assert page.locator(".bubble").count() == 3
+        assert errors == [], errors
+    finally:
+        print(f"screenshots in {tmp_path}")
+        context.close()
