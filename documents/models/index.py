@@ -1,12 +1,29 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.db.models import Exists, OuterRef
 from pgvector.django import VectorField
 
 from documents.models.corpora import Corpus
 from documents.models.documents import Document
+
+
+class ChunkQuerySet(models.QuerySet["Chunk"]):
+    def neighbours(self, *, chunk_ids: Iterable[int]) -> ChunkQuerySet:
+        """These chunks and the ones right before and after each, in the same document and
+        index version (what neighbour expansion stitches together)."""
+        around = Chunk.objects.filter(
+            pk__in=list(chunk_ids),
+            document_id=OuterRef("document_id"),
+            index_version=OuterRef("index_version"),
+            ordinal__gte=OuterRef("ordinal") - 1,
+            ordinal__lte=OuterRef("ordinal") + 1,
+        )
+        return self.filter(Exists(around))
 
 
 class Chunk(models.Model):
@@ -29,6 +46,8 @@ class Chunk(models.Model):
     # expression indexes per dimension (see migrations and backends/pgvector_store.py).
     embedding = VectorField(null=True)
     search_vector = SearchVectorField(null=True)
+
+    objects = ChunkQuerySet.as_manager()
 
     class Meta:
         ordering = ["document", "ordinal"]
