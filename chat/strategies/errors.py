@@ -1,13 +1,36 @@
-"""Translate OpenAI SDK exceptions into StrategyError at the strategy boundary."""
+"""The strategies' side of documents.providers: their client, and provider failures as
+StrategyError in words for the person asking (documents.providers decides what a failure is
+and whether asking again may help)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import openai
-
 from chat.strategies.base import StrategyError
+from documents.providers import ProviderNotConfigured, classify
+
+if TYPE_CHECKING:
+    import openai
+
+    from documents.providers import ProviderClient, ProviderFailure
+
+# StrategyError.code by failure kind; the API and the web UI pass the code on as it is.
+_CODES = {
+    "rate_limited": "rate_limited",
+    "quota": "quota_exceeded",
+    "auth": "not_configured",
+    "timeout": "unavailable",
+    "unreachable": "unavailable",
+    "server_error": "unavailable",
+}
+
+
+def strategy_client(provider: ProviderClient) -> openai.OpenAI:
+    try:
+        return provider.get()
+    except ProviderNotConfigured as error:
+        raise StrategyError(str(error), retryable=False, code="not_configured") from error
 
 
 def server_name(client: Any) -> str:
@@ -18,51 +41,49 @@ def server_name(client: Any) -> str:
 
 def translate_openai_error(error: Exception, *, service: str) -> StrategyError:
     """`service` names the server in the message ("OpenAI", "the language model at host")."""
-    if isinstance(error, openai.RateLimitError):
-        return StrategyError(
-            f"{service} is rate-limiting requests right now. Wait a minute and ask again.",
-            retryable=True,
-            code="rate_limited",
-        )
-    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
-        return StrategyError(
-            f"{service} rejected the configured API key. An administrator needs to fix the "
-            "key in the settings.",
-            retryable=False,
-            code="not_configured",
-        )
-    if isinstance(error, openai.APITimeoutError):
-        return StrategyError(
-            f"{service} did not answer in time. Try again in a moment.",
-            retryable=True,
-            code="unavailable",
-        )
-    if isinstance(error, openai.APIConnectionError):
-        return StrategyError(
-            f"{service} cannot be reached. Try again later; if it persists, an administrator "
-            "should check the server address and network.",
-            retryable=True,
-            code="unavailable",
-        )
-    if isinstance(error, openai.InternalServerError):
-        return StrategyError(
-            f"{service} had an internal error. Try again in a moment.",
-            retryable=True,
-            code="unavailable",
-        )
-    if isinstance(error, openai.APIStatusError):
-        return StrategyError(
-            f"{service} refused the request ({error.status_code}): {_message(error)}",
-            retryable=False,
-            code="provider_error",
-        )
-    return StrategyError(f"{service} failed: {error}", retryable=True, code="provider_error")
+    return strategy_error(classify(error), service=service)
 
 
-def _message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message")
-        if message:
-            return str(message)
-    return error.message
+def strategy_error(failure: ProviderFailure, *, service: str) -> StrategyError:
+    message = failure.message
+    match failure.kind:
+        case "rate_limited":
+            sentence = (
+                f"{service} is rate-limiting requests right now. Wait a minute and ask again."
+            )
+        case "quota":
+            sentence = (
+                f"{service} refused the request because the account's quota is used up "
+                f"({message}). Asking again will not help until an administrator adds credit "
+                "or raises the limit."
+            )
+        case "auth":
+            sentence = (
+                f"{service} rejected the configured API key. An administrator needs to fix the "
+                "key in the settings."
+            )
+        case "timeout":
+            sentence = f"{service} did not answer in time. Try again in a moment."
+        case "unreachable":
+            sentence = (
+                f"{service} cannot be reached. Try again later; if it persists, an administrator "
+                "should check the server address and network."
+            )
+        case "server_error":
+            sentence = f"{service} had an internal error. Try again in a moment."
+        case "refused" | "not_found":
+            status = f" ({failure.status})" if failure.status else ""
+            sentence = f"{service} refused the request{status}: {message}"
+        case _:
+            sentence = f"{service} failed: {message}"
+    code = _CODES.get(failure.kind, "provider_error")
+    return StrategyError(sentence, retryable=failure.retryable, code=code)
+
+
+def answer_failed(failure: ProviderFailure, *, who: str) -> StrategyError:
+    """A failure the provider reported while answering (a failed response or run, an error
+    event), with its own reason."""
+    code = _CODES[failure.kind] if failure.kind in ("rate_limited", "quota") else "provider_error"
+    return StrategyError(
+        f"{who} could not answer: {failure.message}", retryable=failure.retryable, code=code
+    )

@@ -28,17 +28,18 @@ from chat.strategies.base import (
     Turn,
     Usage,
 )
-from chat.strategies.errors import translate_openai_error
+from chat.strategies.errors import answer_failed, translate_openai_error
 from chat.strategies.remote import (
     SYNCED,
     AnnotatedText,
     Backlog,
     CitedFiles,
-    ClientCache,
     answer_digest,
-    corpus_vector_store,
     remote_backlog,
+    store_and_client,
 )
+from documents.backends.base import RemoteStoreBackend
+from documents.providers import ProviderClient, reported_failure
 
 if TYPE_CHECKING:
     from openai.types.responses import (
@@ -60,7 +61,7 @@ _CONVERSATION_SEED_ITEMS = 20
 
 class FileSearchStrategy:
     label = "File Search (OpenAI Responses + vector store)"
-    index_backend = "openai"
+    requires = (RemoteStoreBackend,)
     admin_notice = ""
 
     def __init__(
@@ -91,13 +92,12 @@ class FileSearchStrategy:
         )
         self.max_results = max_results
         self.max_output_tokens = max_output_tokens
-        self._clients = ClientCache(base_url=base_url, api_key=api_key, client=client)
+        self._provider = ProviderClient(base_url=base_url, api_key=api_key, client=client)
 
     # --- the flow -------------------------------------------------------------------------
 
     def answer(self, request: AnswerRequest) -> Iterator[StrategyEvent]:
-        store_id = corpus_vector_store(request.corpus)
-        client = self._clients.get()
+        store_id, client = store_and_client(corpus=request.corpus, provider=self._provider)
         try:
             stream, provider_state = self._start(client, request, store_id)
             with stream:
@@ -312,12 +312,7 @@ def _failed(response: Response) -> StrategyError:
 
 
 def _stream_error(code: str | None, message: str) -> StrategyError:
-    retryable = code in (None, "server_error", "rate_limit_exceeded", "vector_store_timeout")
-    return StrategyError(
-        f"OpenAI could not answer: {message}",
-        retryable=retryable,
-        code="rate_limited" if code == "rate_limit_exceeded" else "provider_error",
-    )
+    return answer_failed(reported_failure(code=code, message=message), who="OpenAI")
 
 
 def _incomplete_notice(reason: str | None) -> str:

@@ -1,6 +1,6 @@
 """Shared by the strategies that answer from OpenAI vector stores (File Search, Assistants):
-the client, the vector store, remote conversation state and turning file citations into
-page-level citations of our documents."""
+the vector store, remote conversation state and turning file citations into page-level
+citations of our documents."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import openai
-from django.conf import settings
+from typing import TYPE_CHECKING, Any
 
 from chat.strategies.base import Citation, StrategyError, Turn
+from chat.strategies.errors import strategy_client
 from documents.models import Corpus, Document, Page
 from documents.passages import PageMap
-from documents.providers import ProviderNotConfigured, openai_client
+
+if TYPE_CHECKING:
+    import openai
+
+    from documents.providers import ProviderClient
 
 logger = logging.getLogger(__name__)
 
@@ -24,33 +26,10 @@ QUOTE_CHARS = 600
 PART_SEPARATOR = "\n\n"
 
 
-class ClientCache:
-    """The OpenAI client a strategy uses: the injected one, or one built on first use and
-    rebuilt when the OpenAI settings change (one strategy instance serves the process)."""
-
-    def __init__(self, *, base_url: str | None, api_key: str, client: Any) -> None:
-        self.base_url = base_url or None
-        self._api_key = api_key
-        self._injected = client
-        self._client: openai.OpenAI | None = None
-        self._settings: tuple[Any, ...] = ()
-
-    def get(self) -> openai.OpenAI:
-        if self._injected is not None:
-            return self._injected  # type: ignore[no-any-return]
-        current = (
-            self.base_url or settings.OPENAI_BASE_URL,
-            self._api_key or settings.OPENAI_API_KEY,
-            settings.OPENAI_TIMEOUT_SECONDS,
-            settings.OPENAI_MAX_RETRIES,
-        )
-        if self._client is None or current != self._settings:
-            try:
-                self._client = openai_client(base_url=self.base_url, api_key=self._api_key)
-            except ProviderNotConfigured as error:
-                raise StrategyError(str(error), retryable=False, code="not_configured") from error
-            self._settings = current
-        return self._client
+def store_and_client(*, corpus: Corpus, provider: ProviderClient) -> tuple[str, openai.OpenAI]:
+    """What a remote strategy needs before its first call: the corpus's vector store id and
+    the client to ask (refused plainly when either is missing)."""
+    return corpus_vector_store(corpus), strategy_client(provider)
 
 
 def corpus_vector_store(corpus: Corpus) -> str:

@@ -22,6 +22,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from documents.backends.base import IndexingError
+from documents.providers import ProviderClient
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -164,44 +165,25 @@ class OpenAICompatibleEmbedder:
         self.dimensions = dimensions
         self.max_tokens = max_tokens
         self.batch_size = batch_size
-        self._base_url = base_url
-        self._api_key = api_key
-        self._client: Any = None
+        self._provider = ProviderClient(base_url=base_url, api_key=api_key)
 
     def tokenizer(self) -> Tokenizer:
         # Remote models keep their tokenizer to themselves; the bundled WordPiece tokenizer
         # counts within about 15% of OpenAI's BPE for English, and chunk budgets leave room.
         return bundled_tokenizer()
 
-    def _openai(self) -> Any:
-        if self._client is None:
-            from documents.providers import openai_client
-
-            self._client = openai_client(base_url=self._base_url, api_key=self._api_key)
-        return self._client
-
     def embed(
         self, texts: Sequence[str], *, token_counts: Sequence[int] | None = None
     ) -> Embeddings:
-        import openai
+        # Imported here: the local model's users never load the SDK.
+        from documents.backends.failures import provider_errors
 
         if not texts:
             return Embeddings(np.zeros((0, self.dimensions), dtype=np.float32), 0)
-        try:
-            response = self._openai().embeddings.create(
+        with provider_errors(service="The embeddings server"):
+            response = self._provider.get().embeddings.create(
                 model=self.model, input=list(texts), encoding_format="float"
             )
-        except openai.APIStatusError as error:
-            retryable = error.status_code == 429 or error.status_code >= 500
-            raise IndexingError(
-                f"The embeddings server refused the request ({error.status_code}): "
-                f"{_error_message(error)}",
-                retryable=retryable,
-            ) from error
-        except openai.APIError as error:  # connection problems and timeouts
-            raise IndexingError(
-                f"The embeddings server could not be reached: {error}", retryable=True
-            ) from error
         rows = sorted(response.data, key=lambda item: item.index)
         vectors = np.asarray([row.embedding for row in rows], dtype=np.float32)
         if vectors.shape[1] != self.dimensions:
@@ -218,15 +200,6 @@ class OpenAICompatibleEmbedder:
     def embed_query(self, text: str) -> NDArray[np.float32]:
         vector: NDArray[np.float32] = self.embed([text]).vectors[0]
         return vector
-
-
-def _error_message(error: Any) -> str:
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message")
-        if message:
-            return str(message)
-    return str(error)
 
 
 @functools.cache
