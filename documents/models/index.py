@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Exists, OuterRef
+from django.db.models.query import RawQuerySet
 from pgvector.django import VectorField
 
 from documents.models.corpora import Corpus
@@ -13,17 +13,21 @@ from documents.models.documents import Document
 
 
 class ChunkQuerySet(models.QuerySet["Chunk"]):
-    def neighbours(self, *, chunk_ids: Iterable[int]) -> ChunkQuerySet:
+    def neighbours(self, *, chunk_ids: Iterable[int]) -> RawQuerySet[Chunk]:
         """These chunks and the ones right before and after each, in the same document and
-        index version (what neighbour expansion stitches together)."""
-        around = Chunk.objects.filter(
-            pk__in=list(chunk_ids),
-            document_id=OuterRef("document_id"),
-            index_version=OuterRef("index_version"),
-            ordinal__gte=OuterRef("ordinal") - 1,
-            ordinal__lte=OuterRef("ordinal") + 1,
+        index version (what neighbour expansion stitches together), without embeddings."""
+        # A self-join probing the (document, index_version, ordinal) unique index from each
+        # chunk: a few index lookups however large the corpus (a correlated EXISTS, which is
+        # what the ORM can say, lets PostgreSQL scan every chunk instead).
+        return self.model.objects.raw(
+            "SELECT c.id, c.document_id, c.corpus_id, c.index_version, c.ordinal, c.text, "
+            "c.page_start, c.page_end, c.char_start, c.char_end, c.token_count "
+            "FROM documents_chunk h JOIN documents_chunk c ON c.document_id = h.document_id "
+            "AND c.index_version = h.index_version "
+            "AND c.ordinal BETWEEN h.ordinal - 1 AND h.ordinal + 1 "
+            "WHERE h.id = ANY(%s::bigint[])",
+            [list(chunk_ids)],
         )
-        return self.filter(Exists(around))
 
 
 class Chunk(models.Model):

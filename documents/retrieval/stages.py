@@ -156,19 +156,7 @@ class NeighbourExpansionStage:
         ids = [hit.chunk_id for hit in top if hit.chunk_id is not None]
         if not ids:
             return retrieval
-        rows = list(
-            Chunk.objects.neighbours(chunk_ids=ids).only(
-                "id",
-                "document",
-                "index_version",
-                "ordinal",
-                "text",
-                "page_start",
-                "page_end",
-                "char_start",
-                "char_end",
-            )
-        )
+        rows = list(Chunk.objects.neighbours(chunk_ids=ids))
         by_id = {row.pk: row for row in rows}
         by_place = {(row.document_id, row.index_version, row.ordinal): row for row in rows}
         taken = {hit.chunk_id for hit in retrieval.hits if hit.chunk_id is not None}
