@@ -4,18 +4,26 @@ Docent out of reach. The browser decides these alone, so the notes come from the
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
+from documents import services as document_services
 from documents.models import Role
 from tests.e2e.conftest import LAPTOP, TIMEOUT_MS, ask, member, sign_in
+from tests.e2e.test_browser import HANDBOOK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-ASK = "**/c/handbook/ask"
+ASK = "**/ask"
 
 
 def test_a_stopped_a_cut_off_and_an_unreachable_answer_say_so(live_app, browser, corpus, tmp_path):
     member(corpus, "rhea", Role.READER)
+    outcome = document_services.document_upload(
+        corpus=corpus, file=io.BytesIO(HANDBOOK.encode()), filename="handbook.md"
+    )
+    document_services.document_ingest(document_id=outcome.document.pk)
     context = browser.new_context(viewport=LAPTOP)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
@@ -27,7 +35,7 @@ def test_a_stopped_a_cut_off_and_an_unreachable_answer_say_so(live_app, browser,
         page.goto(f"{live_app.url}/c/handbook/")
 
         # The server never answers; the reader stops waiting.
-        page.route(ASK, held.append)
+        page.route(ASK, lambda route: held.append(route))
         ask(page, "How many days of <b>leave</b>?")
         page.get_by_text("Searching the documents…").wait_for()
         page.get_by_role("button", name="Stop").click()
@@ -39,15 +47,26 @@ def test_a_stopped_a_cut_off_and_an_unreachable_answer_say_so(live_app, browser,
         page.screenshot(path=tmp_path / "stopped.png")
         page.unroute(ASK)
 
-        # The stream ends before the answer does.
-        page.route(
-            ASK,
-            lambda route: route.fulfill(status=200, content_type="text/event-stream", body=""),
-        )
-        ask(page, "And sick leave?")
+        # The real stream, cut off just before its end: what came in stays on the page.
+        def cut_before_done(route):
+            response = route.fetch()
+            body = response.text()
+            route.fulfill(response=response, body=body[: body.index("event: done")])
+
+        page.route(ASK, cut_before_done)
+        ask(page, "How many days of paid leave do employees get?")
         note = page.locator(".answer-error").last
         note.get_by_text("The connection was lost before the answer finished.").wait_for()
         assert note.inner_text().startswith("No answer this time.")
+        live = page.locator(".live-answer").last
+        assert "thirty days of paid leave" in live.locator(".answer-body").inner_text()
+        source = live.locator(".sources li").first
+        assert "handbook.md" in source.inner_text()
+        assert "#passage" in source.locator("a").get_attribute("href")
+        current = page.locator("[data-conversation-list] a[aria-current=page]")
+        assert current.count() == 1
+        assert "How many days of paid leave" in current.inner_text()
+        page.screenshot(path=tmp_path / "cut-off.png")
         page.unroute(ASK)
 
         # Docent cannot be reached at all.
