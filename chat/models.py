@@ -76,6 +76,8 @@ class Message(models.Model):
     )
     error = models.TextField(blank=True)
     notice = models.CharField(max_length=300, blank=True)  # e.g. "extractive answer"
+    # False: the documents were found not to support an answer ("not found" in every interface).
+    grounded = models.BooleanField(default=True)
     strategy = models.CharField(max_length=50, blank=True)
     model = models.CharField(max_length=100, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)

@@ -298,6 +298,7 @@ def _answer_complete(
     answer.content = done.answer
     answer.citations = [citation.as_dict() for citation in done.citations]
     answer.notice = done.notice[:300]
+    answer.grounded = done.grounded
     answer.model = done.usage.model[:100]
     answer.prompt_tokens = done.usage.prompt_tokens
     answer.completion_tokens = done.usage.completion_tokens

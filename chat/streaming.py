@@ -112,6 +112,7 @@ def message_payload(message: Any) -> dict[str, Any]:
         "strategy": message.strategy,
         "status": message.status,
         "notice": message.notice,
+        "grounded": message.grounded,
         "usage": message.usage,
         "latency_ms": message.latency_ms,
         "first_token_ms": message.first_token_ms,

@@ -296,9 +296,59 @@ SEARCH_HNSW_EF_SEARCH = env_int("SEARCH_HNSW_EF_SEARCH", 100)
 SEARCH_BM25_K1 = env_float("SEARCH_BM25_K1", 1.2)
 SEARCH_BM25_B = env_float("SEARCH_BM25_B", 0.75)
 SEARCH_BM25_BUDGET = env_int("SEARCH_BM25_BUDGET", 400)
+# Rerankers (documents/retrieval/rerankers.py): alias -> {"BACKEND", "OPTIONS"}. "api" is any
+# Cohere-, Jina- or TEI-style rerank endpoint; "cross-encoder" a model directory on disk (no
+# weights ship with Docent and none are downloaded).
+RERANKERS: dict[str, dict[str, Any]] = {}
+if env_str("RERANK_API_URL"):
+    if env_str("RERANK_API_FLAVOUR", "cohere") not in ("cohere", "jina", "tei"):
+        raise ImproperlyConfigured("RERANK_API_FLAVOUR must be cohere, jina or tei.")
+    RERANKERS["api"] = {
+        "BACKEND": "documents.retrieval.rerankers.HttpRerankEndpoint",
+        "OPTIONS": {
+            "url": env_str("RERANK_API_URL"),
+            "flavour": env_str("RERANK_API_FLAVOUR", "cohere"),
+            "model": env_str("RERANK_API_MODEL"),
+            "api_key": env_str("RERANK_API_KEY"),
+            "timeout_seconds": env_float("RERANK_API_TIMEOUT_SECONDS", 5.0),
+        },
+    }
+if env_str("RERANK_CROSS_ENCODER_PATH"):
+    RERANKERS["cross-encoder"] = {
+        "BACKEND": "documents.retrieval.rerankers.SentenceTransformerCrossEncoder",
+        "OPTIONS": {"model_path": env_str("RERANK_CROSS_ENCODER_PATH")},
+    }
 # What retrieval does after search, in order: rerankers, neighbour expansion, abstention
 # scores (documents/retrieval/pipeline.py), each {"BACKEND": dotted path, "OPTIONS": {...}}.
 RETRIEVAL_STAGES: list[dict[str, Any]] = []
+if RERANKERS:
+    # The endpoint when both are configured; the reranker sees RERANK_CANDIDATES passages.
+    RETRIEVAL_STAGES.append(
+        {
+            "BACKEND": "documents.retrieval.stages.RerankStage",
+            "OPTIONS": {
+                "reranker": next(iter(RERANKERS)),
+                "candidates": env_int("RERANK_CANDIDATES", 30),
+            },
+        }
+    )
+# Whether the corpus answers the query at all, judged on the (reranked) passages: below these,
+# answers say "not found" and show the nearest passages as possibly related. Calibrated with
+# bench/retrieval.py (README, "Saying not found"); RETRIEVAL_RELEVANCE=0 turns it off.
+if env_bool("RETRIEVAL_RELEVANCE", True):
+    RETRIEVAL_STAGES.append(
+        {
+            "BACKEND": "documents.retrieval.grounding.RelevanceScore",
+            "OPTIONS": {
+                "min_similarity": env_float("RETRIEVAL_MIN_SIMILARITY", 0.33),
+                "max_unknown": env_float("RETRIEVAL_MAX_UNKNOWN_WORDS", 0.25),
+            },
+        }
+    )
+if env_bool("RETRIEVAL_NEIGHBOURS", False):
+    # The chunk before/after a passage that stops (or starts) mid-list, mid-table or
+    # mid-sentence.
+    RETRIEVAL_STAGES.append({"BACKEND": "documents.retrieval.stages.NeighbourExpansionStage"})
 
 # --- Answer strategies ----------------------------------------------------------------------------
 

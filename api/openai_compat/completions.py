@@ -187,7 +187,8 @@ class _Completion:
                     "index": 0,
                     "message": {
                         "role": "assistant",
-                        "content": message.content + sources_text(message.citations),
+                        "content": message.content
+                        + sources_text(message.citations, grounded=message.grounded),
                         "refusal": None,
                         "annotations": [],
                     },
@@ -199,6 +200,8 @@ class _Completion:
             "service_tier": "default",
             "system_fingerprint": None,
             "citations": message.citations,
+            # Docent's extensions (the SDKs keep unknown fields): False = not found.
+            "grounded": message.grounded,
         }
 
     async def chunks(self, events: AsyncIterator[AskEvent], *, include_usage: bool) -> Any:
@@ -241,10 +244,14 @@ class _Completion:
                     return
                 elif isinstance(event, AskCompleted):
                     message = event.message
-                    sources = sources_text(message.citations)
+                    sources = sources_text(message.citations, grounded=message.grounded)
                     if sources:
                         yield chunk([choice({"content": sources})])
-                    yield chunk([choice({}, "stop")], citations=message.citations)
+                    yield chunk(
+                        [choice({}, "stop")],
+                        citations=message.citations,
+                        grounded=message.grounded,
+                    )
                     if include_usage:
                         yield chunk([], usage=_usage(message))
                     yield "data: [DONE]\n\n"
@@ -278,8 +285,9 @@ def _usage(message: Message) -> dict[str, int]:
     }
 
 
-def sources_text(citations: Sequence[dict[str, Any]]) -> str:
-    """``\\n\\nSources:\\n[1] handbook.pdf, p. 3`` for the answer text; "" without citations."""
+def sources_text(citations: Sequence[dict[str, Any]], *, grounded: bool = True) -> str:
+    """``\\n\\nSources:\\n[1] handbook.pdf, p. 3`` for the answer text; "" without citations.
+    Passages shown with a "not found" answer are headed "Possibly related" instead."""
     lines = []
     for citation in citations:
         where = ""
@@ -291,4 +299,5 @@ def sources_text(citations: Sequence[dict[str, Any]]) -> str:
                 else f", p. {page}"
             )
         lines.append(f"[{citation.get('number')}] {citation.get('document') or 'document'}{where}")
-    return "\n\nSources:\n" + "\n".join(lines) if lines else ""
+    heading = "Sources" if grounded else "Possibly related"
+    return f"\n\n{heading}:\n" + "\n".join(lines) if lines else ""

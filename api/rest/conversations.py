@@ -95,6 +95,7 @@ def message_out(message: Message) -> dict[str, Any]:
         "status": message.status,
         "error": message.error,
         "notice": message.notice,
+        "grounded": message.grounded,
         "strategy": message.strategy,
         "usage": message.usage,
         "created_at": message.created_at,

@@ -158,6 +158,10 @@ class AnswerOut(Schema):
     strategy: str
     status: str = Field(description="complete, error or stopped.")
     notice: str
+    grounded: bool = Field(
+        description="False when Docent found that the documents do not support an answer: the "
+        "answer then says so, and its citations are only possibly related passages."
+    )
     usage: UsageOut
     latency_ms: int | None
     first_token_ms: int | None
@@ -180,6 +184,10 @@ class MessageOut(Schema):
     status: str
     error: str
     notice: str
+    grounded: bool = Field(
+        description="False when Docent found that the documents do not support an answer: the "
+        "answer then says so, and its citations are only possibly related passages."
+    )
     strategy: str
     usage: UsageOut
     created_at: dt.datetime

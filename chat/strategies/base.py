@@ -71,6 +71,9 @@ class AnswerDone:
     # Per-corpus state the strategy created (an assistant id, ...).
     corpus_state: dict[str, Any] = field(default_factory=dict)
     notice: str = ""  # shown with the answer, e.g. that it is extractive
+    # False when the strategy found that the documents do not support an answer (nothing
+    # relevant retrieved, or the model said the sources do not cover it): shown as "not found".
+    grounded: bool = True
 
 
 StrategyEvent = TextDelta | CitationFound | AnswerDone

@@ -11,7 +11,7 @@ from typing import Any
 
 import openai
 
-from chat.prompts import answer_messages, rewrite_messages
+from chat.prompts import answer_messages, is_refusal, rewrite_messages
 from chat.strategies.base import (
     AnswerDone,
     AnswerRequest,
@@ -27,10 +27,14 @@ from chat.strategies.errors import server_name, strategy_client, translate_opena
 from chat.strategies.markers import CitationMarkerStream
 from documents.backends.base import IndexingError, Searchable, SearchHit
 from documents.models import Corpus
-from documents.retrieval import Quote, best_quotes, retrieve
+from documents.retrieval import Quote, Retrieval, best_quotes, retrieve
 
 logger = logging.getLogger(__name__)
 
+NOT_FOUND_NOTICE = (
+    "Not found in the documents: the passages shown came nearest to the question but do not "
+    "seem to answer it."
+)
 EXTRACTIVE_NOTICE = (
     "Extractive answer: no language model is configured, so these are the passages that best "
     "match the question, quoted from the documents."
@@ -72,17 +76,22 @@ class ManualRetrievalStrategy:
     def answer(self, request: AnswerRequest) -> Iterator[StrategyEvent]:
         usage = Usage(model=self.model or "extractive")
         query, usage = self._search_query(request, usage)
-        hits = self._search(request.corpus, query)
+        retrieval = self._search(request.corpus, query)
+        hits = list(retrieval.hits)
         if not hits:
             yield from self._nothing_found(request.corpus, usage)
+        elif retrieval.supported is False:
+            # Nothing retrieved is close enough to answer from: say so, and show what came
+            # nearest for the reader to judge (no model is asked to answer from it).
+            yield from self._extract(request, query, hits, supported=False)
         elif self.model:
             yield from self._generate(request, hits, usage)
         else:
-            yield from self._extract(request.corpus, request.question, query, hits)
+            yield from self._extract(request, query, hits, supported=True)
 
-    def _search(self, corpus: Corpus, query: str) -> list[SearchHit]:
+    def _search(self, corpus: Corpus, query: str) -> Retrieval:
         try:
-            return list(retrieve(corpus=corpus, query=query, k=self.top_k).hits)
+            return retrieve(corpus=corpus, query=query, k=self.top_k)
         except IndexingError as error:
             raise StrategyError(str(error), retryable=error.retryable, code="search") from error
 
@@ -152,30 +161,57 @@ class ManualRetrievalStrategy:
         if tail:
             parts.append(tail)
             yield TextDelta(tail)
-        yield AnswerDone(answer="".join(parts).strip(), citations=tuple(citations), usage=usage)
+        answer = "".join(parts).strip()
+        yield AnswerDone(
+            answer=answer,
+            citations=tuple(citations),
+            usage=usage,
+            grounded=not (is_refusal(answer) and not citations),
+        )
 
     # --- without one: extractive ------------------------------------------------------------
 
     def _extract(
-        self, corpus: Corpus, question: str, query: str, hits: list[SearchHit]
+        self, request: AnswerRequest, query: str, hits: list[SearchHit], *, supported: bool
     ) -> Iterator[StrategyEvent]:
-        picked = best_quotes(corpus, question, hits[:4], context=query)
-        header = "**From the documents** (quoted; no language model is configured):\n\n"
+        # A follow-up shows what is new: sentences the previous answer quoted are left out.
+        previous = [request.history[-1].answer] if request.history else []
+        picked = best_quotes(
+            request.corpus, request.question, hits[:4], context=query, exclude=previous
+        )
+        if not picked and previous:
+            picked = best_quotes(request.corpus, request.question, hits[:4], context=query)
+        if supported:
+            header = "**From the documents** (quoted; no language model is configured):\n\n"
+        else:
+            header = (
+                f"I could not find this in the documents of “{request.corpus.name}”.\n\n"
+                "**Possibly related** (these passages came nearest, but may not answer the "
+                "question):\n\n"
+            )
         yield TextDelta(header)
         parts = [header]
         citations: list[Citation] = []
-        for number, quote in enumerate(picked, start=1):
-            citation = _quote_citation(quote, number=number)
-            citations.append(citation)
-            line = f"- “{quote.text}” [{number}]\n"
-            parts.append(line)
-            yield TextDelta(line)
-            yield CitationFound(citation)
+        for document, quotes in _by_document(picked):
+            heading = f"*{document}*\n\n" if len({q.hit.document_id for q in picked}) > 1 else ""
+            lines = [heading] if heading else []
+            for quote in quotes:
+                citation = _quote_citation(quote, number=len(citations) + 1)
+                citations.append(citation)
+                lines.append(f"- “{quote.text}” [{citation.number}]\n")
+            if parts[-1].endswith("]\n"):
+                lines.insert(0, "\n")
+            for line in lines:
+                parts.append(line)
+                yield TextDelta(line)
+            for citation in citations[len(citations) - len(quotes) :]:
+                yield CitationFound(citation)
         yield AnswerDone(
             answer="".join(parts).strip(),
             citations=tuple(citations),
-            usage=Usage(model="extractive"),
-            notice=EXTRACTIVE_NOTICE,
+            usage=Usage(model="extractive" if not self.model else self.model),
+            notice=EXTRACTIVE_NOTICE if supported else NOT_FOUND_NOTICE,
+            grounded=supported,
         )
 
     def _nothing_found(self, corpus: Corpus, usage: Usage) -> Iterator[StrategyEvent]:
@@ -184,7 +220,7 @@ class ManualRetrievalStrategy:
             "other words, or check that the documents you need are uploaded and ready."
         )
         yield TextDelta(text)
-        yield AnswerDone(answer=text, citations=(), usage=usage)
+        yield AnswerDone(answer=text, citations=(), usage=usage, grounded=False)
 
 
 def heuristic_query(question: str, history: Sequence[Turn]) -> str:
@@ -193,6 +229,15 @@ def heuristic_query(question: str, history: Sequence[Turn]) -> str:
     if history and (len(question.split()) < 6 or _FOLLOW_UP.search(question)):
         return f"{history[-1].question} {question}"
     return question
+
+
+def _by_document(quotes: Sequence[Quote]) -> list[tuple[str, list[Quote]]]:
+    """Quotes grouped by document, documents in the order of their best quote (quotes come
+    best first), each document's quotes best first."""
+    groups: dict[int, tuple[str, list[Quote]]] = {}
+    for quote in quotes:
+        groups.setdefault(quote.hit.document_id, (quote.hit.document, []))[1].append(quote)
+    return list(groups.values())
 
 
 def _quote_citation(quote: Quote, *, number: int) -> Citation:

@@ -55,7 +55,10 @@ class SearchHit:
     char_start: int | None
     char_end: int | None
     text: str
-    score: float
+    score: float  # the backend's ranking score (fused rank for hybrid search)
+    # Cosine similarity of the passage to the query when the backend knows it: comparable
+    # across queries, unlike `score`, so retrieval can judge whether anything relevant came up.
+    similarity: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

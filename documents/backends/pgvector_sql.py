@@ -187,6 +187,11 @@ def search_sql(
                 ) f
             )"""
         )
+    similarity = (
+        f"1 - ({vector_expression(dims, 'c.embedding')} <=> %(vector)s::{vector_type(dims)})"
+        if mode != "fulltext"
+        else "NULL::float"
+    )
     ranked = {
         "hybrid": "SELECT id, rank FROM vec UNION ALL SELECT id, rank FROM fts",
         "vector": "SELECT id, rank FROM vec",
@@ -202,7 +207,7 @@ def search_sql(
             LIMIT %(k)s
         )
         SELECT c.id, c.document_id, d.filename, c.page_start, c.page_end, c.char_start,
-               c.char_end, c.text, fused.score
+               c.char_end, c.text, fused.score, {similarity} AS similarity
         FROM fused
         JOIN documents_chunk c ON c.id = fused.id
         JOIN documents_document d ON d.id = c.document_id

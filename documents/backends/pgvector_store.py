@@ -248,6 +248,7 @@ class PgvectorBackend:
                 char_end=row[6],
                 text=row[7],
                 score=float(row[8]),
+                similarity=None if row[9] is None else float(row[9]),
             )
             for row in rows
         ]

@@ -35,6 +35,9 @@ class Retrieval:
     hits: tuple[SearchHit, ...]
     # How likely the corpus answers the query at all, 0..1; None until a stage scores it.
     confidence: float | None = None
+    # Whether the passages support an answer, by the scoring stage's threshold; None = unknown
+    # (no such stage configured), which callers treat as supported.
+    supported: bool | None = None
     # What each stage did, for provenance and debugging ({"rerank": "cross-encoder", ...}).
     trace: dict[str, Any] = field(default_factory=dict)
 

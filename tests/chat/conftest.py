@@ -49,6 +49,7 @@ def _ingest(corpus: Corpus) -> Corpus:
         document_services.document_ingest(document_id=outcome.document.pk)
         outcome.document.refresh_from_db()
         assert outcome.document.status == "ready", outcome.document.error
+    corpus.refresh_from_db()  # ingestion may have stored remote ids (the vector store's)
     return corpus
 
 

@@ -87,6 +87,7 @@ class InMemoryBackend:
                 char_end=stored[index].chunk.char_end,
                 text=stored[index].chunk.text,
                 score=float(scores[index]),
+                similarity=float(scores[index]),
             )
             for index in np.argsort(-scores)[:k]
         ]
