@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from _common import scifact_files, scifact_load
 from _setup import ROOT, SHARED_DATA
+from django.utils.text import get_valid_filename
 from retrieval_metrics import contains_answer, contains_figure
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ def techdocs() -> EvalSet:
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _NOT_FIGURES = [
     re.compile(r"SOURCE\(S\):.*", re.IGNORECASE),  # the trailing list of source files
+    re.compile(r"[*\u00d7]\s*100\b"),  # "(21,213 / 81,797) * 100": arithmetic, not a figure
     re.compile(r"\b\d{4} Q\d \w+(?:\.pdf)?", re.IGNORECASE),  # "2022 Q3 AAPL.pdf"
     re.compile(rf"\b(?:{_MONTHS})\.? \d{{1,2}},? \d{{4}}"),  # dates
     re.compile(r"\b(?:Q\d|FY|fiscal(?: year)?) ?'?\d{2,4}\b", re.IGNORECASE),  # periods
@@ -181,21 +183,22 @@ def key_figures(answer: str) -> tuple[str, ...]:
 
 
 def sec_sources(pattern: str, filenames: Sequence[str]) -> frozenset[str]:
-    globs = [glob.strip() for glob in pattern.split(",") if glob.strip()]
+    """The stored filenames a "Source Docs" glob names ("*2023 Q3 AAPL*", "*AAPL*")."""
+    globs = [g.strip().replace(" ", "_") for g in pattern.split(",") if g.strip()]
     return frozenset(
         name for name in filenames if any(fnmatch.fnmatch(name, glob) for glob in globs)
     )
 
 
 def sec() -> EvalSet:
-    paths = sorted((SEC_DIR / "docs").glob("*.pdf"))
-    filenames = [p.name for p in paths]
+    # Docent stores "2022 Q3 AAPL.pdf" as "2022_Q3_AAPL.pdf"; hits carry the stored name.
+    paths = {get_valid_filename(p.name): p for p in sorted((SEC_DIR / "docs").glob("*.pdf"))}
     with (SEC_DIR / "qna_data.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     questions = []
     for i, row in enumerate(rows, start=1):
         figures = key_figures(row["Answer"])
-        sources = sec_sources(row["Source Docs"], filenames)
+        sources = sec_sources(row["Source Docs"], list(paths))
         if not sources:
             raise SystemExit(f"SEC question {i}: no filing matches {row['Source Docs']!r}")
         questions.append(
@@ -213,7 +216,7 @@ def sec() -> EvalSet:
         name="sec",
         slug="bench-sec-10q",
         title="SEC 10-Q filings (docugami-sec-10q)",
-        files=[(p.name, p) for p in paths],
+        files=list(paths.items()),
         questions=questions,
         k=10,
         notes=[

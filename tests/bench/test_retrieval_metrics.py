@@ -96,10 +96,17 @@ def test_figures_match_whole_numbers_only():
 def test_key_figures_skip_dates_years_periods_and_file_names():
     answer = (
         "For the quarter ended June 25, 2022, net sales were $82,959 million (SOURCE: 2022 Q3 "
-        "AAPL.pdf), a 43.3% margin in fiscal 2022 and 3 segments; in Q3 2023, $20.34 billion.\n"
+        "AAPL.pdf), a 43.3% margin in fiscal 2022 and 3 segments; in Q3 2023, $20.34 billion, "
+        "that is (20.34 / 82.959) * 100 = 24.5%.\n"
         "SOURCE(S): 2022 Q3 AAPL.pdf, 2023 Q3 AAPL.pdf"
     )
-    assert retrieval_sets.key_figures(answer) == ("82,959", "43.3", "20.34")
+    assert retrieval_sets.key_figures(answer) == ("82,959", "43.3", "20.34", "82.959", "24.5")
+
+
+def test_sec_source_globs_name_the_filings_as_docent_stores_them():
+    stored = ["2023_Q2_AAPL.pdf", "2023_Q3_AAPL.pdf", "2023_Q3_MSFT.pdf"]
+    assert retrieval_sets.sec_sources("*2023 Q3 AAPL*", stored) == {"2023_Q3_AAPL.pdf"}
+    assert retrieval_sets.sec_sources("*AAPL*", stored) == {"2023_Q2_AAPL.pdf", "2023_Q3_AAPL.pdf"}
 
 
 def test_every_techdocs_answer_is_in_the_parsed_text_of_its_file():
