@@ -20,6 +20,7 @@ from documents import services
 from documents.admin.corpus_forms import acting_user
 from documents.admin.deletion import IndexAwareDeletion
 from documents.models import Chunk, Corpus, Document, DocumentStatus, Page
+from documents.parsing import supported_formats_text, upload_accept
 
 STATUS_COLOURS = {
     DocumentStatus.QUEUED: "#6b7280",
@@ -49,6 +50,11 @@ class MultipleFileField(forms.FileField):
 class UploadForm(forms.Form):
     corpus = forms.ModelChoiceField(queryset=Corpus.objects.all())
     uploads = MultipleFileField(label="Files", help_text="Select several files at once.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The registered parsers decide what can be picked (documents/parsing/registry.py).
+        self.fields["uploads"].widget.attrs["accept"] = upload_accept()
 
 
 def _excerpt(text: str, length: int = 300) -> str:
@@ -256,6 +262,7 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
+            "formats": supported_formats_text(),
             "title": "Upload documents",
         }
         return TemplateResponse(request, "admin/documents/document/upload.html", context)

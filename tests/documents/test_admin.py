@@ -354,3 +354,12 @@ def test_a_long_page_map_is_browsed_page_by_page(admin_client, corpus):
     )
     Page.objects.create(document=short, number=1, text="Only page.", char_start=0)
     assert b"Only page." in admin_client.get(change_url(short)).content
+
+
+def test_the_upload_page_lists_and_accepts_what_the_registered_parsers_read(admin_client):
+    from documents.parsing import supported_formats_text, upload_accept
+
+    page = admin_client.get(reverse("admin:documents_document_upload")).content.decode()
+
+    assert f'accept="{upload_accept()}"' in page
+    assert f"{supported_formats_text()}." in page

@@ -9,9 +9,9 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from documents import services
-from documents.services import ingestion
 from documents.backends.base import IndexingError
 from documents.models import Chunk, Corpus, Document, Page
+from documents.services import ingestion
 from tests.documents.conftest import HANDBOOK, ingest, upload_text
 
 pytestmark = pytest.mark.django_db
