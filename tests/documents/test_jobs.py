@@ -45,7 +45,8 @@ def job(request):
 def test_a_job_is_claimed_once_while_its_lease_holds(job):
     rows, row, states = job
     lease = jobs.claim(rows, pk=row.pk, states=states)
-    assert lease is not None and lease.attempt == 1
+    assert lease is not None
+    assert lease.attempt == 1
     assert jobs.claim(rows, pk=row.pk, states=states) is None
     row.refresh_from_db()
     assert row.status == states.running
@@ -57,12 +58,15 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_can_write_nothing(job
     first = jobs.claim(rows, pk=row.pk, states=states)
     rows.filter(pk=row.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     second = jobs.claim(rows, pk=row.pk, states=states)
-    assert second is not None and second.attempt == 2 and second.interrupted == 1
+    assert second is not None
+    assert second.attempt == 2
+    assert second.interrupted == 1
     assert first.renew() is False
     assert first.fail("too late") is False
     assert second.renew() is True
     row.refresh_from_db()
-    assert row.status == states.running and row.error == ""
+    assert row.status == states.running
+    assert row.error == ""
 
 
 def test_requeue_gives_the_row_back_and_fail_records_the_reason(job):
