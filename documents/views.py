@@ -65,7 +65,7 @@ def document_list(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         {
             "section": "documents",
             "corpus": corpus,
-            "counts": Corpus.objects.for_user(request.user).with_document_counts().get(pk=corpus.pk),
+            "counts": Corpus.objects.filter(pk=corpus.pk).with_document_counts().get(),
             "page_obj": page,
             "documents": [document_state(document) for document in page.object_list],
             "query": query,
