@@ -8,6 +8,7 @@ something escaped the service, so that no row is left hanging.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
@@ -18,22 +19,20 @@ from documents.services import reindexing
 logger = logging.getLogger(__name__)
 
 
-def _document_failed(
-    task: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-) -> None:
-    if kwargs.get("document_id") is not None:
-        services.document_mark_failed(
-            document_id=kwargs["document_id"], reason=jobs.gave_up_reason(exc)
-        )
+def _gives_up(mark_failed: Callable[..., None], id_name: str) -> Callable[..., None]:
+    """A failure hook that marks the task's row failed with the last error."""
+
+    def on_failure(
+        task: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        if kwargs.get(id_name) is not None:
+            mark_failed(**{id_name: kwargs[id_name]}, reason=jobs.gave_up_reason(exc))
+
+    return on_failure
 
 
-def _reindex_failed(
-    task: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-) -> None:
-    if kwargs.get("reindex_id") is not None:
-        reindexing.corpus_reindex_mark_failed(
-            reindex_id=kwargs["reindex_id"], reason=jobs.gave_up_reason(exc)
-        )
+_document_failed = _gives_up(services.document_mark_failed, "document_id")
+_reindex_failed = _gives_up(reindexing.corpus_reindex_mark_failed, "reindex_id")
 
 
 @shared_task(

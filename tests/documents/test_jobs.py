@@ -111,3 +111,23 @@ def test_the_statuses_are_the_models_own():
         ReindexStatus.RUNNING,
         ReindexStatus.FAILED,
     )
+
+
+def test_the_tasks_failure_hooks_mark_their_rows_failed_with_the_last_error():
+    from documents import tasks
+
+    corpus = Corpus.objects.create(
+        name="Hooks", slug="hooks", index_backend="pgvector", embedding_model="all-MiniLM-L6-v2"
+    )
+    document, reindex = _document(corpus), _reindex(corpus)
+    error = RuntimeError("OpenAI is temporarily unavailable (503).")
+
+    tasks.document_ingest.on_failure(error, "t1", (), {"document_id": document.pk}, None)
+    tasks.corpus_reindex_run.on_failure(error, "t2", (), {"reindex_id": reindex.pk}, None)
+
+    document.refresh_from_db()
+    reindex.refresh_from_db()
+    assert document.status == DocumentStatus.FAILED
+    assert document.error == f"Gave up after repeated temporary errors: {error}"
+    assert reindex.status == ReindexStatus.FAILED
+    assert reindex.error.startswith(f"Gave up after repeated temporary errors: {error}")
