@@ -245,3 +245,25 @@ def test_an_outsider_cannot_reach_the_corpus_or_anything_in_it(
         page.screenshot(path=screenshots / "09-not-found.png")
     finally:
         context.close()
+
+
+def test_a_refused_upload_says_why_and_can_be_dismissed(live_app, browser, corpus):
+    member(corpus, "cora", Role.CONTRIBUTOR)
+    context = browser.new_context(viewport=LAPTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        sign_in(page, live_app, "cora")
+        page.goto(f"{live_app.url}/c/handbook/documents/")
+        drop_file(page, "[data-dropzone]", "<i>empty</i>.txt", "", "text/plain")
+        row = page.locator("tr.document-row", has_text="<i>empty</i>.txt")  # not a document
+        row.get_by_text("Not uploaded").wait_for()
+        assert "<i>empty</i>.txt is empty (0 bytes); nothing to index." in row.inner_text()
+        assert not row.get_by_text("Sending the file…").is_visible()
+        row.get_by_role("button", name="Dismiss").click()
+        assert row.count() == 0
+        assert errors == [], errors
+    finally:
+        context.close()
