@@ -109,6 +109,7 @@ def test_a_completion_has_openais_shape_with_sources_and_citations(client, polic
         "service_tier",
         "system_fingerprint",
         "citations",
+        "grounded",
     }
     assert body["id"].startswith("chatcmpl-")
     assert body["object"] == "chat.completion"
@@ -128,6 +129,7 @@ def test_a_completion_has_openais_shape_with_sources_and_citations(client, polic
     assert body["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     assert body["citations"][0]["document"] == "meals.md"
     assert body["citations"][0]["number"] == 1
+    assert body["grounded"] is True
     assert body["citations"][0]["quote"]
 
     conversation = Conversation.objects.get(pk=int(response["X-Docent-Conversation-Id"]))
@@ -323,3 +325,17 @@ def test_a_failed_stream_ends_with_an_error_event(plaintext, strategy):
 )
 def test_sources_are_listed_after_the_answer(citations, text):
     assert sources_text(citations) == text
+
+
+def test_a_question_the_documents_do_not_cover_says_so_and_is_not_grounded(client, policies):
+    response = complete(
+        client, messages=[{"role": "user", "content": "Which Kubernetes version runs Jenkins?"}]
+    )
+
+    body = response.json()
+    content = body["choices"][0]["message"]["content"]
+    assert body["grounded"] is False
+    assert content.startswith("I could not find this in the documents of “Policies”.")
+    assert "Sources:" not in content
+    if body["citations"]:
+        assert "\n\nPossibly related:\n[1] " in content

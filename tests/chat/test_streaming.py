@@ -108,6 +108,8 @@ def test_a_new_conversation_streams_a_cited_answer(people, corpus):
     assert f'href="/c/policies/documents/{meals.pk}/?page=1&amp;start=' in done["html"]
     assert 'class="cite"' in done["html"]
     assert "Sources" in done["message_html"]
+    assert done["grounded"] is True
+    assert "Not found in the documents" not in done["message_html"]
     assert "meals.md" in done["message_html"]
     assert "Manual retrieval" in done["message_html"]
     assert "Extractive answer" in done["message_html"]
@@ -335,3 +337,15 @@ def test_the_service_deletes_a_new_conversation_when_the_question_is_refused(peo
     with pytest.raises(ValidationError):
         list(services.conversation_ask(corpus=corpus, user=people.reader, question=" "))
     assert not Conversation.objects.exists()
+
+
+def test_a_question_the_documents_do_not_cover_shows_a_distinct_not_found_answer(people, corpus):
+    _, stream = ask(people.reader, "/c/policies/ask", "Which Kubernetes version runs Jenkins?")
+
+    done = stream.named("done")[0]
+    assert done["grounded"] is False
+    assert done["answer"].startswith("I could not find this in the documents of “Policies”.")
+    assert "answer-not-found" in done["message_html"]
+    assert '<p class="answer-badge">Not found in the documents</p>' in done["message_html"]
+    if done["citations"]:
+        assert ">Possibly related</h3>" in done["message_html"]

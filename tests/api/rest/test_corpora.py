@@ -28,6 +28,7 @@ def test_ask_answers_in_json_and_continues_the_conversation(client, plaintext, p
     assert answer["citations"][0]["document"] == "meals.md"
     assert answer["citations"][0]["quote"]
     assert answer["strategy"] == "manual_retrieval"
+    assert answer["grounded"] is True
     assert set(answer["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens", "model"}
     stored = Message.objects.get(pk=answer["message_id"])
     assert answer == json.loads(json.dumps(message_payload(stored)))
@@ -198,3 +199,13 @@ def test_full_text_search_on_an_openai_corpus_is_refused_plainly(people, setting
     assert error["code"] == "index_refused"
     assert error["retryable"] is False
     assert "only available for corpora indexed locally" in error["message"]
+
+
+def test_a_question_the_documents_do_not_cover_is_answered_not_grounded(client, policies):
+    response = ask(client, "Which Kubernetes version runs Jenkins?")
+
+    answer = response.json()
+    assert answer["status"] == "complete"
+    assert answer["grounded"] is False
+    assert answer["answer"].startswith("I could not find this in the documents of “Policies”.")
+    assert Message.objects.get(pk=answer["message_id"]).grounded is False

@@ -199,6 +199,8 @@ def chat_reply(messages: list[dict[str, Any]]) -> str:
             user_questions.append(rest or text)
     question = user_questions[-1] if user_questions else ""
     previous = user_questions[-2] if len(user_questions) > 1 else None
+    if any("standalone search query" in message_text(m.get("content")) for m in messages):
+        return rewrite_reply(question)
     if not sources:
         claim = echo_answer(question, previous).claims[0]
         return claim.text + claim.end
@@ -213,6 +215,20 @@ def chat_reply(messages: list[dict[str, Any]]) -> str:
         return NOT_IN_SOURCES
     _, number, _, _, sentence = min(ranked)
     return f"{sentence.rstrip('.!?;: ')} [{number}]."
+
+
+def rewrite_reply(transcript: str) -> str:
+    """What a model answers to "rewrite the last question as a standalone query": the last
+    question, with the one before it when it leans on it (few words of its own, a pronoun)."""
+    asked = [line[len("User: ") :] for line in transcript.splitlines() if line.startswith("User: ")]
+    if not asked:
+        return transcript.strip()
+    last = asked[-1]
+    if len(asked) > 1 and (
+        len(content_terms(last)) <= FOLLOW_UP_MAX_TERMS or mentions_pronoun(last)
+    ):
+        return f"{asked[-2]} {last}"
+    return last
 
 
 def user_texts(items: list[dict[str, Any]]) -> list[str]:
