@@ -53,7 +53,14 @@ def is_refusal(answer: str) -> bool:
         return True
     return len(text) < 200 and any(
         phrase in text
-        for phrase in ("do not cover", "don't cover", "does not cover", "not covered in")
+        for phrase in (
+            "do not cover",
+            "don't cover",
+            "does not cover",
+            "not covered in",
+            "could not find",
+            "couldn't find",
+        )
     )
 
 

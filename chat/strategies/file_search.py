@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import openai
 from django.core.exceptions import ImproperlyConfigured
 
-from chat.prompts import FILE_SEARCH_INSTRUCTIONS, history_messages
+from chat.prompts import FILE_SEARCH_INSTRUCTIONS, history_messages, is_refusal
 from chat.strategies.base import (
     AnswerDone,
     AnswerRequest,
@@ -261,6 +261,8 @@ class FileSearchStrategy:
             ),
             provider_state={**provider_state, SYNCED: answer_digest(answer)},
             notice=notice,
+            # The model was told to say it in these words when the files do not cover it.
+            grounded=not (is_refusal(answer) and not cited.citations),
         )
 
 

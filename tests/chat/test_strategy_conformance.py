@@ -99,6 +99,13 @@ def test_a_question_the_documents_do_not_answer_gets_no_invented_citation(case):
     done = ask(corpus, strategy_case.strategy, "zzqx wibble frobnicate")[-1]
     documents = set(Document.objects.filter(corpus=corpus).values_list("pk", flat=True))
     assert all(c.document_id in documents for c in done.citations)
+    assert done.grounded is False
+
+
+def test_an_answered_question_is_grounded(case):
+    strategy_case, corpus = case
+    done = ask(corpus, strategy_case.strategy, "How much is the meal allowance abroad?")[-1]
+    assert done.grounded is True
 
 
 def test_provider_failures_surface_as_the_strategys_own_error(case, fake_openai):

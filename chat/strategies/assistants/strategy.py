@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import openai
 
-from chat.prompts import FILE_SEARCH_INSTRUCTIONS, history_messages
+from chat.prompts import FILE_SEARCH_INSTRUCTIONS, history_messages, is_refusal
 from chat.strategies.assistants.run import ACTIVE, RunState, cancel, stream_run
 from chat.strategies.base import AnswerDone, AnswerRequest, StrategyError, StrategyEvent, Turn
 from chat.strategies.errors import answer_failed, server_name, strategy_error
@@ -82,6 +82,7 @@ class AssistantsStrategy:
             provider_state={"thread_id": thread_id, SYNCED: answer_digest(run.answer)},
             corpus_state=corpus_state,
             notice=run.notice,
+            grounded=not (is_refusal(run.answer) and not (run.cited and run.cited.citations)),
         )
 
     def _assistant(
