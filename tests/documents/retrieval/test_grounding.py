@@ -1,0 +1,66 @@
+"""The relevance stage: whether a corpus answers a question at all ("not found")."""
+
+from __future__ import annotations
+
+import pytest
+
+from documents import services
+from documents.retrieval import retrieve
+from documents.retrieval.grounding import RelevanceScore
+from tests.documents.conftest import HANDBOOK, ingest, upload_text
+from tests.fakes import memory_backend
+
+pytestmark = pytest.mark.django_db
+
+
+def relevance(corpus, question):
+    return retrieve(corpus=corpus, query=question, k=5, stages=[RelevanceScore()])
+
+
+@pytest.fixture
+def handbook(corpus):
+    ingest(upload_text(corpus, HANDBOOK))
+    return corpus
+
+
+def test_a_question_the_handbook_answers_is_supported(handbook):
+    retrieval = relevance(handbook, "How much is reimbursed for meals on trips abroad?")
+    assert retrieval.supported is True
+    assert retrieval.confidence >= 0.5
+    assert retrieval.trace["relevance"]["unknown_words"] < 0.25
+
+
+def test_a_question_about_another_subject_is_not_supported(handbook):
+    retrieval = relevance(handbook, "Which enzyme breaks down lactose in the small intestine?")
+    assert retrieval.supported is False
+    assert retrieval.trace["relevance"]["similarity"] < 0.33
+
+
+def test_a_rare_name_the_corpus_never_mentions_says_not_found(handbook):
+    # Close to the travel rules in wording, but about a tool the handbook never names.
+    retrieval = relevance(handbook, "How do I book flights through Kubernetes?")
+    assert retrieval.trace["relevance"]["unknown_words"] > 0.25
+    assert retrieval.supported is False
+
+
+def test_everyday_words_the_corpus_lacks_weigh_little(handbook):
+    # "allowance" and "much" occur nowhere in the handbook; the question is still answered.
+    retrieval = relevance(handbook, "How much is the meal allowance abroad?")
+    assert 0 < retrieval.trace["relevance"]["unknown_words"] < 0.25
+    assert retrieval.supported is True
+
+
+def test_backends_without_a_local_index_are_judged_on_the_passages(settings, db):
+    memory_backend.register(settings)
+    corpus = services.corpus_create(name="Memory", slug="memory", index_backend="memory")
+    ingest(upload_text(corpus, HANDBOOK))
+
+    assert relevance(corpus, "How much is the meal allowance abroad?").supported is True
+    assert relevance(corpus, "How do I book flights through Kubernetes?").supported is False
+
+
+def test_the_stage_is_configured_by_default(handbook):
+    # retrieve() without explicit stages uses settings.RETRIEVAL_STAGES.
+    retrieval = retrieve(corpus=handbook, query="Which enzyme breaks down lactose?", k=5)
+    assert retrieval.supported is False
+    assert "relevance" in retrieval.trace
