@@ -170,9 +170,9 @@ def as_outsider(people) -> Client:
 class Stream:
     """A parsed text/event-stream body."""
 
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[str, Any]] = field(default_factory=list)
 
-    def named(self, name: str) -> list[dict[str, Any]]:
+    def named(self, name: str) -> list[Any]:
         return [data for event, data in self.events if event == name]
 
     def names(self) -> list[str]:
@@ -190,5 +190,7 @@ def parse_sse(body: str) -> Stream:
                 name = line[len("event: ") :]
             elif line.startswith("data: "):
                 data.append(line[len("data: ") :])
-        stream.events.append((name, json.loads("\n".join(data))))
+        text = "\n".join(data)
+        # OpenAI's streams end with a bare `data: [DONE]`.
+        stream.events.append((name, text if text == "[DONE]" else json.loads(text)))
     return stream

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import signal
 import socket
@@ -19,7 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +32,7 @@ from django.test import Client
 from api import services as api_services
 from documents import services as document_services
 from documents.models import Corpus, CorpusMembership, Document, Role
+from tests.conftest import Stream, parse_sse  # noqa: F401  (the API tests import them from here)
 from tests.factories import UserFactory
 
 MEALS = """# Travel expenses
@@ -158,38 +158,6 @@ def _streams_finish():
         if thread.name == "docent-stream":
             thread.join(timeout=10)
     asyncio.run(sync_to_async(connections.close_all)())
-
-
-# --- Server-Sent Events ---------------------------------------------------------------------------
-
-
-@dataclass
-class Stream:
-    """A parsed text/event-stream body."""
-
-    events: list[tuple[str, Any]] = field(default_factory=list)
-
-    def named(self, name: str) -> list[Any]:
-        return [data for event, data in self.events if event == name]
-
-    def names(self) -> list[str]:
-        return [event for event, _ in self.events]
-
-
-def parse_sse(body: str) -> Stream:
-    stream = Stream()
-    for block in body.split("\n\n"):
-        if not block.strip():
-            continue
-        name, data = "message", []
-        for line in block.split("\n"):
-            if line.startswith("event: "):
-                name = line[len("event: ") :]
-            elif line.startswith("data: "):
-                data.append(line[len("data: ") :])
-        text = "\n".join(data)
-        stream.events.append((name, text if text == "[DONE]" else json.loads(text)))
-    return stream
 
 
 def streamed_body(response: Any) -> str:
