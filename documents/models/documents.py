@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from documents.models.corpora import Corpus, Role
+from documents.models.jobs import JobRow
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -51,7 +51,7 @@ def document_upload_to(instance: Document, filename: str) -> str:
     return f"documents/{instance.corpus_id}/{instance.sha256[:2]}/{instance.sha256}/{filename}"
 
 
-class Document(models.Model):
+class Document(JobRow):
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="documents")
     # Blank only for documents adopted from an OpenAI vector store whose originals OpenAI
     # would not hand back.
@@ -67,7 +67,6 @@ class Document(models.Model):
         max_length=30, choices=DocumentStage.choices, default=DocumentStage.NONE, blank=True
     )
     progress = models.FloatField(default=0.0)  # 0..1 within the current stage
-    error = models.TextField(blank=True)  # human-readable reason when failed
     warning = models.TextField(blank=True)  # e.g. pages without extractable text
     page_count = models.PositiveIntegerField(null=True, blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
@@ -75,16 +74,10 @@ class Document(models.Model):
     parser = models.CharField(max_length=50, blank=True)
     # The uploaded File's id at OpenAI (openai backend); reused when a task is retried.
     remote_file_id = models.CharField(max_length=100, blank=True, db_index=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)  # seconds per stage
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    queued_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = DocumentQuerySet.as_manager()
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from documents.models.corpora import Corpus
+from documents.models.jobs import JobRow
 
 
 class ReindexStatus(models.TextChoices):
@@ -24,7 +24,7 @@ class CorpusReindexQuerySet(models.QuerySet["CorpusReindex"]):
         return self.filter(status__in=ReindexStatus.active())
 
 
-class CorpusReindex(models.Model):
+class CorpusReindex(JobRow):
     """Rebuilding a corpus's chunks with new embedding or chunking settings, as version
     `target_version`, while the current version keeps answering."""
 
@@ -39,16 +39,9 @@ class CorpusReindex(models.Model):
     documents_total = models.PositiveIntegerField(default=0)
     documents_done = models.PositiveIntegerField(default=0)
     embedding_tokens = models.PositiveBigIntegerField(default=0)  # for usage accounting
-    error = models.TextField(blank=True)  # human-readable reason when failed
-    attempts = models.PositiveSmallIntegerField(default=0)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    queued_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = CorpusReindexQuerySet.as_manager()
 
