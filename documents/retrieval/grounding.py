@@ -44,7 +44,7 @@ class RelevanceScore:
         *,
         min_similarity: float = 0.33,
         spread: float = 0.10,
-        max_unknown: float = 0.25,
+        max_unknown: float = 0.35,
         depth: int = 5,
     ) -> None:
         self.min_similarity = min_similarity

@@ -39,7 +39,7 @@ def test_a_question_about_another_subject_is_not_supported(handbook):
 def test_a_rare_name_the_corpus_never_mentions_says_not_found(handbook):
     # Close to the travel rules in wording, but about a tool the handbook never names.
     retrieval = relevance(handbook, "How do I book flights through Kubernetes?")
-    assert retrieval.trace["relevance"]["unknown_words"] > 0.25
+    assert retrieval.trace["relevance"]["unknown_words"] > 0.35
     assert retrieval.supported is False
 
 
