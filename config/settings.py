@@ -348,14 +348,13 @@ if env_bool("RETRIEVAL_RELEVANCE", True):
             "BACKEND": "documents.retrieval.grounding.RelevanceScore",
             "OPTIONS": {
                 "min_similarity": env_float("RETRIEVAL_MIN_SIMILARITY", 0.33),
-                "max_unknown": env_float("RETRIEVAL_MAX_UNKNOWN_WORDS", 0.35),
+                "max_unknown": env_float("RETRIEVAL_MAX_UNKNOWN_WORDS", 0.25),
             },
         }
     )
-if env_bool("RETRIEVAL_NEIGHBOURS", True):
+if env_bool("RETRIEVAL_NEIGHBOURS", False):
     # The chunk before/after a passage that stops (or starts) mid-list, mid-table or
-    # mid-sentence: answer-passage hit@5 0.159 -> 0.197 on the SEC filings, unchanged on the
-    # Hatch docs (bench/retrieval.py); RETRIEVAL_NEIGHBOURS=0 turns it off.
+    # mid-sentence.
     RETRIEVAL_STAGES.append({"BACKEND": "documents.retrieval.stages.NeighbourExpansionStage"})
 
 # --- Answer strategies ----------------------------------------------------------------------------

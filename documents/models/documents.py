@@ -31,6 +31,7 @@ class DocumentStage(models.TextChoices):
     CHUNKING = "chunking", "Splitting into passages"
     EMBEDDING = "embedding", "Computing embeddings"
     INDEXING = "indexing", "Writing the index"
+    OCR = "ocr", "Reading scanned pages (OCR)"
     UPLOADING = "uploading", "Uploading to OpenAI"
     REMOTE_PROCESSING = "remote_processing", "Processing at OpenAI"
 
@@ -140,6 +141,8 @@ class Page(models.Model):
     label = models.CharField(max_length=200, blank=True)  # "Slide 3", "Sheet: Revenue", ...
     text = models.TextField()
     char_start = models.PositiveIntegerField()
+    ocr = models.BooleanField(default=False)  # text read by OCR from a picture of the page
+    ocr_confidence = models.FloatField(null=True, blank=True)  # the engine's mean, 0..1
 
     objects = PageQuerySet.as_manager()
 

@@ -7,9 +7,11 @@ the format key that `detect_format` returns to the parser for it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
+from documents.parsing import ocr
 from documents.parsing.base import (
     FormatDeclaration,
     Markup,
@@ -31,6 +33,7 @@ from documents.parsing.registry import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 __all__ = [
@@ -60,10 +63,17 @@ def markup_of(parser: str) -> Markup:
     return found.markup if found is not None else "text"
 
 
-def parse_file(path: Path, *, filename: str, max_pages: int = 5000) -> ParsedDocument:
+def parse_file(
+    path: Path,
+    *,
+    filename: str,
+    max_pages: int = 5000,
+    progress: Callable[[str, float], None] | None = None,
+) -> ParsedDocument:
     """Read `path` (named `filename` by the user) into cleaned pages of text.
 
-    Raises ParseError, whose message is written for the person who uploaded the file.
+    `progress(stage, fraction)` hears of slow steps (OCR of scanned pages). Raises ParseError,
+    whose message is written for the person who uploaded the file.
     """
     if path.stat().st_size == 0:
         raise ParseError(
@@ -73,11 +83,9 @@ def parse_file(path: Path, *, filename: str, max_pages: int = 5000) -> ParsedDoc
         )
     key = identify_format(path, filename=filename)
     parser = parsers()[key]
-    parsed = parser.parse(path, max_pages=max_pages)
-    pages = [
-        ParsedPage(number=page.number, text=clean_text(page.text), label=page.label)
-        for page in parsed.pages
-    ]
+    with ocr.progress_reporting(progress):
+        parsed = parser.parse(path, max_pages=max_pages)
+    pages = [dataclasses.replace(page, text=clean_text(page.text)) for page in parsed.pages]
     check_page_count(len(pages), max_pages=max_pages)
     declaration = parser.declaration
     if not any(page.text for page in pages):

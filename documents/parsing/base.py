@@ -47,6 +47,8 @@ class ParsedPage:
     number: int  # 1-based, in reading order
     text: str
     label: str = ""  # how a citation names it when "page N" would mislead: "Slide 3", "Sheet: Q3"
+    ocr: bool = False  # the text was read by OCR from a picture of the page
+    ocr_confidence: float | None = None  # the OCR engine's mean confidence, 0..1
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from documents.parsing import ocr
 from documents.parsing.base import (
     FormatDeclaration,
     Markup,
@@ -26,6 +27,8 @@ from documents.parsing.base import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
+
+    from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +46,16 @@ _LOCKED_MESSAGE = (
 )
 
 
+_OCR_FOUND_NOTHING = (
+    "This PDF has no text layer, and OCR found no legible text on its pages (blank pages, "
+    "photos, or a scan too faint or too small to read). If it has text, scan it again at "
+    "300 DPI and upload the new file."
+)
+
 # Below this a "text" PDF is almost surely scanned pages with a stray caption or page numbers.
 _SPARSE_CHARS_PER_PAGE = 40
+# A page with fewer characters in its text layer (a page number, a stamp) is read by OCR.
+_SCANNED_PAGE_CHARS = 10
 
 
 def _sniff(probe: Probe) -> bool:
@@ -56,7 +67,7 @@ def _sniff(probe: Probe) -> bool:
 
 def _review(pages: Sequence[ParsedPage]) -> list[str]:
     """Scanned pages without OCR have no text layer, or only page numbers and captions."""
-    warnings = []
+    warnings = ocr.low_confidence_warnings(pages)
     blank = sum(1 for page in pages if not page.text)
     if blank:
         verb, pronoun = ("has", "it") if blank == 1 else ("have", "they")
@@ -65,7 +76,8 @@ def _review(pages: Sequence[ParsedPage]) -> list[str]:
             f"{pronoun} cannot be searched."
         )
     chars = sum(len(page.text) for page in pages)
-    if not blank and chars < _SPARSE_CHARS_PER_PAGE * len(pages):
+    read_by_ocr = any(page.ocr for page in pages)
+    if not blank and not read_by_ocr and chars < _SPARSE_CHARS_PER_PAGE * len(pages):
         warnings.append(
             f"Very little text was found ({chars} characters on {len(pages)} pages); the pages "
             "may be images of text. Run OCR on the file if searches miss its content."
@@ -112,6 +124,7 @@ class PdfParser:
                 is_form = document.get_formtype() != pdfium_c.FORMTYPE_NONE
             finally:
                 document.close()
+        pages, ocr_warnings = _read_scanned_pages(path, pages)
         if failed and len(failed) == len(pages):
             raise corrupt("the text of its pages could not be read", _REPAIR_ADVICE)
         if is_form and not failed and not any(page.text.strip() for page in pages):
@@ -120,7 +133,9 @@ class PdfParser:
                 "read. Print it to a new PDF (which turns the fields into text) and upload that.",
                 code=ParseErrorCode.NO_TEXT,
             )
-        warnings = []
+        if ocr.ocr_enabled() and not failed and not any(page.text.strip() for page in pages):
+            raise ParseError(_OCR_FOUND_NOTHING, code=ParseErrorCode.NO_TEXT)
+        warnings = ocr_warnings
         if failed:
             logger.warning("pdf %s: text of %d pages could not be read", path.name, len(failed))
             listed = ", ".join(str(number) for number in failed[:10])
@@ -149,6 +164,66 @@ def _page_text(document: pdfium.PdfDocument, index: int) -> str | None:
             page.close()
     # PDFium marks the hyphen of a word broken across lines as U+FFFE; join the word again.
     return _SOFT_HYPHEN.sub("", text)
+
+
+def _read_scanned_pages(path: Path, pages: list[ParsedPage]) -> tuple[list[ParsedPage], list[str]]:
+    """OCR the pages whose text layer is empty or nearly so, up to OCR_MAX_PAGES of them."""
+    scanned = [page for page in pages if len(page.text.strip()) < _SCANNED_PAGE_CHARS]
+    engine = ocr.get_engine()
+    if not scanned or engine.name == "none":
+        return pages, []
+    limit = int(ocr.ocr_setting("OCR_MAX_PAGES"))
+    chosen, skipped = scanned[:limit], scanned[limit:]
+    scale = int(ocr.ocr_setting("OCR_DPI")) / 72
+    read: dict[int, ParsedPage] = {}
+    for done, page in enumerate(chosen):
+        ocr.report_progress(done, len(chosen))
+        image = _render(path, index=page.number - 1, scale=scale)
+        if image is None:
+            continue
+        try:
+            result = engine.read(image)
+        except ocr.OcrUnavailableError as error:
+            logger.warning("pdf %s: OCR unavailable (%s)", path.name, error)
+            return pages, [f"Scanned pages were not read: OCR is unavailable ({error})."]
+        if len(result.text.strip()) > len(page.text.strip()):
+            read[page.number] = ParsedPage(
+                number=page.number,
+                text=result.text,
+                label=page.label,
+                ocr=True,
+                ocr_confidence=result.confidence,
+            )
+    ocr.report_progress(len(chosen), len(chosen))
+    warnings = []
+    if skipped:
+        warnings.append(
+            f"Only the first {limit} scanned pages were read by OCR; {len(skipped)} more "
+            f"(from page {skipped[0].number} on) have no text. Split the file, or ask an "
+            "administrator to raise OCR_MAX_PAGES."
+        )
+    return [read.get(page.number, page) for page in pages], warnings
+
+
+def _render(path: Path, *, index: int, scale: float) -> Image.Image | None:
+    with _PDFIUM_LOCK:
+        try:
+            document = pdfium.PdfDocument(path)
+        except pdfium.PdfiumError:
+            return None
+        try:
+            page = document[index]
+            try:
+                # Grey is all OCR needs and a third of the memory of RGB at 200 DPI.
+                image: Image.Image = page.render(scale=scale, grayscale=True).to_pil()
+                return image
+            finally:
+                page.close()
+        except Exception:  # a page PDFium cannot draw keeps its (empty) text layer
+            logger.info("pdf page %d: rendering for OCR failed", index + 1, exc_info=True)
+            return None
+        finally:
+            document.close()
 
 
 def _open_error(error: pdfium.PdfiumError) -> ParseError:

@@ -40,18 +40,12 @@ _ODF = {
         "Save it as .pptx or PDF and upload again.",
     ),
 }
-_IMAGE_ADVICE = (
-    "Text in images cannot be read without OCR. Put the image in a PDF, run OCR on it "
-    "(for example with ocrmypdf) and upload the PDF."
-)
+# PNG, JPEG and TIFF are read by documents/parsing/images.py.
+_IMAGE_ADVICE = "Save it as PNG (its text is then read by OCR) and upload that."
 ARCHIVE_ADVICE = "Extract the files from it and upload the documents one by one."
 _SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "PNG images", _IMAGE_ADVICE),
-    (b"\xff\xd8\xff", "JPEG images", _IMAGE_ADVICE),
     (b"GIF87a", "GIF images", _IMAGE_ADVICE),
     (b"GIF89a", "GIF images", _IMAGE_ADVICE),
-    (b"II*\x00", "TIFF images", _IMAGE_ADVICE),
-    (b"MM\x00*", "TIFF images", _IMAGE_ADVICE),
     (b"\x1f\x8b", "Gzip archives", ARCHIVE_ADVICE),
     (b"7z\xbc\xaf\x27\x1c", "7-Zip archives", ARCHIVE_ADVICE),
     (b"Rar!\x1a\x07", "RAR archives", ARCHIVE_ADVICE),
@@ -68,9 +62,7 @@ _BY_EXTENSION = {
         "Export the data as CSV, or save the text as a .txt file, and upload that.",
     ),
     ".zip": ("ZIP archives", ARCHIVE_ADVICE),
-    ".png": ("PNG images", _IMAGE_ADVICE),
-    ".jpg": ("JPEG images", _IMAGE_ADVICE),
-    ".jpeg": ("JPEG images", _IMAGE_ADVICE),
+    ".gif": ("GIF images", _IMAGE_ADVICE),
 }
 
 
@@ -80,7 +72,7 @@ def unsupported(what: str, advice: str = "") -> ParseError:
 
 
 def refuse_by_signature(head: bytes) -> None:
-    """Raise for images, archives and RTF, whatever their name."""
+    """Raise for GIF images, archives and RTF, whatever their name."""
     for magic, what, advice in _SIGNATURES:
         if head.startswith(magic):
             raise unsupported(what, advice)

@@ -32,6 +32,7 @@ DEFAULT_PARSERS = (
     "documents.parsing.text.MarkdownParser",
     "documents.parsing.text.TextParser",
     "documents.parsing.ebooks.EpubParser",
+    "documents.parsing.images.ImageParser",
 )
 
 

@@ -68,7 +68,10 @@ def document_ingest(*, document_id: int) -> None:
         if document.file:
             with local_copy(document) as path:
                 parsed = parse_file(
-                    path, filename=document.filename, max_pages=settings.DOCUMENT_MAX_PAGES
+                    path,
+                    filename=document.filename,
+                    max_pages=settings.DOCUMENT_MAX_PAGES,
+                    progress=progress,
                 )
             pages = pages_replace(document, parsed.pages)
             markup, parser, warnings = parsed.markup, parsed.parser, parsed.warnings
@@ -177,6 +180,8 @@ def pages_replace(document: Document, parsed_pages: Sequence[ParsedPage]) -> lis
                 label=parsed.label[:200],
                 text=parsed.text,
                 char_start=offset,
+                ocr=parsed.ocr,
+                ocr_confidence=parsed.ocr_confidence,
             )
         )
         offset += len(parsed.text) + len(Page.PAGE_SEPARATOR)

@@ -134,7 +134,8 @@ def test_ingest_leaves_a_document_alone_while_another_worker_holds_its_lease(cor
         ("other/simple.odt", ".docx"),
     ],
 )
-def test_ingest_fails_bad_files_with_a_plain_reason(corpus, docs_dir, path, reason):
+def test_ingest_fails_bad_files_with_a_plain_reason(corpus, docs_dir, path, reason, settings):
+    settings.OCR_ENGINE = "none"  # with OCR the scan is read (tests/documents/parsing/test_ocr.py)
     source = docs_dir / path
     if not source.exists():
         pytest.fail(f"fixture {path} is missing")

@@ -35,7 +35,7 @@ _README_TABLE = re.compile(
 
 
 def test_every_registered_parser_follows_the_protocol_under_its_own_name() -> None:
-    keys = {"pdf", "docx", "pptx", "xlsx", "csv", "html", "markdown", "text", "epub"}
+    keys = {"pdf", "docx", "pptx", "xlsx", "csv", "html", "markdown", "text", "epub", "image"}
     assert set(parsers()) == keys
     for key, parser in parsers().items():
         assert isinstance(parser, Parser)
@@ -51,10 +51,11 @@ def test_supported_extensions_cover_every_format() -> None:
 def test_formats_are_listed_in_registry_order_with_office_extensions() -> None:
     assert supported_formats_text() == (
         "PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx/.xlsm), CSV, HTML, Markdown, "
-        "plain text and EPUB"
+        "plain text, EPUB and images (PNG, JPEG, TIFF)"
     )
     assert supported_formats_text(detailed=False) == (
-        "PDF, Word, PowerPoint, Excel, CSV, HTML, Markdown, plain text and EPUB"
+        "PDF, Word, PowerPoint, Excel, CSV, HTML, Markdown, plain text, EPUB and images (PNG, "
+        "JPEG, TIFF)"
     )
 
 
@@ -116,7 +117,7 @@ def test_a_registered_format_is_detected_listed_and_parsed(
     assert detect_format(path, filename="lake.note") == "note"
     assert detect_format(path, filename="lake") == "note"  # its bytes are enough
     assert ".note" in upload_accept().split(",")
-    assert supported_formats_text().endswith("EPUB and Field notes")
+    assert supported_formats_text().endswith("images (PNG, JPEG, TIFF) and Field notes")
     document = parse_file(path, filename="lake.note")
     assert document.parser == "note"
     assert [(page.label, page.text) for page in document.pages] == [
@@ -158,7 +159,7 @@ def test_a_registered_format_is_offered_uploaded_and_ingested(with_notes: None) 
     accept = re.search(r'accept="([^"]*)"', page)
     assert accept is not None
     assert ".note" in accept[1].split(",")
-    assert "plain text, EPUB and Field notes, up to" in page
+    assert "EPUB, images (PNG, JPEG, TIFF) and Field notes, up to" in page
 
     response = client.post(
         "/c/field-work/documents/upload",
