@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('documents', '0008_chunk_context'),
+        ('documents', '0007_bm25_statistics'),
     ]
 
     operations = [
