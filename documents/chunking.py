@@ -5,6 +5,10 @@ than the budget is split on its own by `semantic-text-splitter`, which cuts at t
 semantic level that fits (headings and sections for markdown, then paragraphs, sentences,
 words). Every chunk is measured with the embedding model's own tokenizer and re-cut if needed,
 so none is silently truncated by the model's window.
+
+Each chunk also carries its `context`: where it sits in the document (the Markdown or reST
+heading path, a spreadsheet's sheet), which is embedded and indexed with the chunk's text while
+citations quote the text alone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from semantic_text_splitter import MarkdownSplitter, TextSplitter
+
+from documents.sections import PATH_SEPARATOR, clip, heading_paths, markdown_headings, rst_headings
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -28,6 +34,7 @@ class PageText:
     number: int
     text: str
     char_start: int  # offset of the page in the document text
+    label: str = ""  # the parser's name for the page: "Sheet: Revenue", "Slide 3", ...
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class TextChunk:
     char_start: int  # document-text coordinates, end exclusive
     char_end: int
     token_count: int
+    context: str = ""  # heading path ("Guide > Install"), embedded and indexed, never quoted
 
 
 def layout_pages(texts: Sequence[str]) -> list[PageText]:
@@ -57,6 +65,7 @@ def chunk_pages(
     max_tokens: int,
     overlap_tokens: int,
     markdown: bool = False,
+    rst: bool = False,
 ) -> list[TextChunk]:
     if max_tokens < 16:
         raise ValueError("max_tokens must be at least 16")
@@ -142,6 +151,23 @@ def chunk_pages(
                 replace(chunk, text=piece, char_start=start, char_end=start + len(piece),
                         token_count=piece_count)
             )  # fmt: skip
+    return with_context(result, pages=pages, markdown=markdown, rst=rst)
+
+
+def with_context(
+    chunks: Sequence[TextChunk], *, pages: Sequence[PageText], markdown: bool, rst: bool
+) -> list[TextChunk]:
+    """The chunks with the heading path in effect where each starts (and a sheet's name)."""
+    find = markdown_headings if markdown else rst_headings if rst else None
+    headings = [h for page in pages for h in find(page.text, base=page.char_start)] if find else []
+    paths = heading_paths(headings, [chunk.char_start for chunk in chunks])
+    # Slide and line-range labels only say where a page is; a sheet's name says what it holds.
+    sheets = {page.number: page.label for page in pages if page.label.startswith("Sheet: ")}
+    result = []
+    for chunk, path in zip(chunks, paths, strict=True):
+        parts = [sheets.get(chunk.page_start, "").removeprefix("Sheet: "), path]
+        context = clip(PATH_SEPARATOR.join(part for part in parts if part))
+        result.append(replace(chunk, context=context))
     return result
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from pgvector.psycopg import register_vector
 
 from documents.backends.base import IndexingError
+from documents.backends.identifiers import identifiers
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,13 +50,23 @@ def hnsw_index_sql(dims: int, *, concurrently: bool = False) -> str:
 
 
 _CHUNK_COLUMNS = (
-    "document_id, corpus_id, index_version, ordinal, text, page_start, page_end, char_start, "
-    "char_end, token_count, embedding"
+    "document_id, corpus_id, index_version, ordinal, text, context, page_start, page_end, "
+    "char_start, char_end, token_count, embedding"
 )
 _CHUNK_TYPES = [
-    "bigint", "bigint", "integer", "integer", "text", "integer", "integer", "integer",
+    "bigint", "bigint", "integer", "integer", "text", "text", "integer", "integer", "integer",
     "integer", "integer", "vector",
 ]  # fmt: skip
+
+# A chunk's tsvector: its context and text as the parser sees them, then its identifiers'
+# parts and the identifiers whole (documents/backends/identifiers.py); questions get the same.
+SEARCH_VECTOR_UPDATE_SQL = """
+    UPDATE documents_chunk c
+    SET search_vector = to_tsvector(%s::regconfig, c.context || E'\n\n' || c.text || E'\n'
+                                    || x.parts) || x.lexemes::tsvector
+    FROM unnest(%s::integer[], %s::text[], %s::text[]) AS x(ordinal, parts, lexemes)
+    WHERE c.document_id = %s AND c.index_version = %s AND c.ordinal = x.ordinal
+"""
 
 
 def copy_chunks(cursor: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -90,7 +101,10 @@ _BM25_CTES = r"""
     terms AS (
         SELECT s.lexeme, s.chunks AS df,
                ln(1 + (st.n - s.chunks + 0.5) / (s.chunks + 0.5)) AS idf
-        FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(query)s))) AS q(lexeme)
+        FROM unnest(tsvector_to_array(
+            to_tsvector(%(config)s::regconfig, %(query)s || E'\n' || %(query_parts)s)
+            || %(query_lexemes)s::tsvector
+        )) AS q(lexeme)
         JOIN documents_lexemestat s
           ON s.corpus_id = %(corpus)s AND s.index_version = %(version)s
          AND s.lexeme = q.lexeme AND s.chunks > 0
@@ -159,7 +173,10 @@ def search_sql(
             )"""  # noqa: S608
         )
     if mode in ("hybrid", "fulltext"):
+        found = identifiers(query)
         params.update(
+            query_parts=found.parts,
+            query_lexemes=found.lexemes,
             bm25_budget=settings.SEARCH_BM25_BUDGET,
             k1=settings.SEARCH_BM25_K1,
             b=settings.SEARCH_BM25_B,

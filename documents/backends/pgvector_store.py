@@ -17,7 +17,13 @@ from django.db import connection, transaction
 
 from documents.backends.base import IndexingError, IndexResult, ProgressCallback, SearchHit
 from documents.backends.embeddings import Embedder, get_embedder
-from documents.backends.pgvector_sql import copy_chunks, hnsw_index_sql, search_sql
+from documents.backends.identifiers import identifiers
+from documents.backends.pgvector_sql import (
+    SEARCH_VECTOR_UPDATE_SQL,
+    copy_chunks,
+    hnsw_index_sql,
+    search_sql,
+)
 from documents.chunking import PageText, TextChunk, chunk_pages
 from documents.models import Chunk, DocumentStage
 
@@ -106,13 +112,17 @@ class PgvectorBackend:
         """
         embedder = get_embedder(embedding_model)
         progress(DocumentStage.CHUNKING, 0.0)
-        page_texts = [PageText(page.number, page.text, page.char_start) for page in pages]
+        page_texts = [
+            PageText(page.number, page.text, page.char_start, label=page.label) for page in pages
+        ]
         chunks = chunk_pages(
             page_texts,
             tokenizer=embedder.tokenizer(),
             max_tokens=min(chunk_size_tokens, embedder.max_tokens),
             overlap_tokens=chunk_overlap_tokens,
             markdown=markup == "markdown",
+            # reST reaches us as plain text; its titles are its headings.
+            rst=markup == "text" and document.filename.lower().endswith((".rst", ".rest")),
         )
         if not chunks:
             raise IndexingError("The document has no text to index.", retryable=False)
@@ -128,6 +138,7 @@ class PgvectorBackend:
                 index_version,
                 ordinal,
                 chunk.text,
+                chunk.context,
                 chunk.page_start,
                 chunk.page_end,
                 chunk.char_start,
@@ -157,10 +168,17 @@ class PgvectorBackend:
                 )
             Chunk.objects.filter(document=document, index_version__gte=index_version).delete()
             copy_chunks(cursor, rows)
+            found = [identifiers(chunk.text) for chunk in chunks]
             cursor.execute(
-                "UPDATE documents_chunk SET search_vector = to_tsvector(%s::regconfig, text) "
-                "WHERE document_id = %s AND index_version = %s",
-                [text_search_config, document.pk, index_version],
+                SEARCH_VECTOR_UPDATE_SQL,
+                [
+                    text_search_config,
+                    list(range(len(chunks))),
+                    [item.parts for item in found],
+                    [item.lexemes for item in found],
+                    document.pk,
+                    index_version,
+                ],
             )
         return IndexResult(chunk_count=len(rows), embedding_tokens=tokens)
 
@@ -172,8 +190,12 @@ class PgvectorBackend:
         tokens = 0
         for start in range(0, len(chunks), batch):
             part = chunks[start : start + batch]
+            # The context places the passage for the model; counted anew when there is one.
             result = embedder.embed(
-                [chunk.text for chunk in part], token_counts=[chunk.token_count for chunk in part]
+                [embedding_text(chunk) for chunk in part],
+                token_counts=None
+                if any(chunk.context for chunk in part)
+                else [chunk.token_count for chunk in part],
             )
             parts.append(result.vectors)
             tokens += result.tokens
@@ -252,3 +274,8 @@ class PgvectorBackend:
             )
             for row in rows
         ]
+
+
+def embedding_text(chunk: TextChunk) -> str:
+    """What is embedded for a chunk: "heading path" then its text; citations quote the text."""
+    return f"{chunk.context}\n\n{chunk.text}" if chunk.context else chunk.text

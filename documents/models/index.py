@@ -40,7 +40,9 @@ class Chunk(models.Model):
     # The database default keeps rows written outside Django (benchmarks, tests) searchable.
     index_version = models.PositiveIntegerField(default=1, db_default=1)
     ordinal = models.PositiveIntegerField()
-    text = models.TextField()
+    text = models.TextField()  # what citations quote
+    # Where the passage sits ("Guide > Install"): embedded and indexed with the text, not quoted.
+    context = models.TextField(blank=True, default="", db_default="")
     page_start = models.PositiveIntegerField()
     page_end = models.PositiveIntegerField()
     char_start = models.PositiveIntegerField()

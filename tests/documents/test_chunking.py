@@ -5,7 +5,8 @@ import itertools
 import pytest
 
 from documents.backends.embeddings import bundled_tokenizer
-from documents.chunking import PAGE_SEPARATOR, chunk_pages, layout_pages
+from documents.chunking import PAGE_SEPARATOR, PageText, chunk_pages, layout_pages
+from documents.sections import MAX_CONTEXT_CHARS, Heading, heading_paths
 
 PARAGRAPH = (
     "The quarterly revenue of the northern division grew by twelve percent, driven by "
@@ -118,3 +119,101 @@ def test_invalid_budgets_are_refused(tokenizer, max_tokens, overlap):
             max_tokens=max_tokens,
             overlap_tokens=overlap,
         )
+
+
+MANUAL = """# Guide
+
+Intro paragraph.
+
+## Install
+
+```bash
+# not a heading: a comment in a code block
+pip install hatch
+```
+
+### Linux
+
+Use the package manager.
+
+## Configure
+
+Edit the file.
+"""
+
+RST = """=====
+Guide
+=====
+
+Intro paragraph.
+
+Install
+=======
+
+Use pip.
+
+Linux
+-----
+
+Use the package manager.
+
+Configure
+=========
+
+Edit the file.
+"""
+
+
+def contexts_by_text(tokenizer, text: str, **options) -> dict[str, str]:
+    # Tiny chunks so that every section starts a chunk of its own.
+    chunks = chunk_pages(
+        layout_pages([text]), tokenizer=tokenizer, max_tokens=16, overlap_tokens=0, **options
+    )
+    return {chunk.text: chunk.context for chunk in chunks}
+
+
+def context_of(contexts: dict[str, str], needle: str) -> str:
+    return next(context for text, context in contexts.items() if needle in text)
+
+
+def test_markdown_chunks_carry_their_heading_path_and_keep_their_own_text(tokenizer):
+    contexts = contexts_by_text(tokenizer, MANUAL, markdown=True)
+    assert context_of(contexts, "Intro paragraph") == "Guide"
+    assert context_of(contexts, "package manager") == "Guide > Install > Linux"
+    assert context_of(contexts, "Edit the file") == "Guide > Configure"
+    assert all("Guide >" not in text for text in contexts)
+
+
+def test_a_hash_line_in_a_code_block_is_not_a_heading(tokenizer):
+    contexts = contexts_by_text(tokenizer, MANUAL, markdown=True)
+    assert all("not a heading" not in context for context in contexts.values())
+
+
+def test_rst_titles_are_headings_in_the_order_their_styles_appear(tokenizer):
+    contexts = contexts_by_text(tokenizer, RST, rst=True)
+    assert context_of(contexts, "Use pip") == "Guide > Install"
+    assert context_of(contexts, "package manager") == "Guide > Install > Linux"
+    assert context_of(contexts, "Edit the file") == "Guide > Configure"
+
+
+def test_plain_text_has_no_heading_context(tokenizer):
+    contexts = contexts_by_text(tokenizer, MANUAL)
+    assert set(contexts.values()) == {""}
+
+
+def test_a_sheet_name_is_context_but_a_slide_number_is_not(tokenizer):
+    # Each page nearly fills the budget, so no two are packed into one chunk.
+    sheet, slide = "Revenue of the northern division grew by twelve percent", "Agenda " * 12
+    pages = [
+        PageText(number=1, text=sheet, char_start=0, label="Sheet: Q3 revenue"),
+        PageText(number=2, text=slide, char_start=len(sheet) + 2, label="Slide 2"),
+    ]
+    chunks = chunk_pages(pages, tokenizer=tokenizer, max_tokens=16, overlap_tokens=0)
+    assert [chunk.context for chunk in chunks] == ["Q3 revenue", ""]
+
+
+def test_long_heading_paths_keep_their_nearest_headings():
+    headings = [Heading(offset=i, level=i + 1, title=f"Section {i} " + "x" * 40) for i in range(6)]
+    (path,) = heading_paths(headings, [100])
+    assert len(path) <= MAX_CONTEXT_CHARS
+    assert path.endswith("Section 5 " + "x" * 40)

@@ -6,8 +6,9 @@ from django.db import connection
 
 from documents import services
 from documents.backends.embeddings import get_embedder
+from documents.backends.identifiers import identifiers
 from documents.backends.pgvector_sql import search_sql
-from documents.models import Document
+from documents.models import Chunk, Document
 from tests.documents.conftest import ingest, upload_text
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +122,73 @@ def test_planner_uses_the_hnsw_and_gin_indexes_on_a_large_corpus(indexed, ready_
     assert "Bitmap Index Scan on chunk_corpus_search_gin" in plan
     hits = services.corpus_search(corpus=indexed, query="meal expenses abroad", k=3)
     assert "45 euros" in hits[0].text
+
+
+CELERY = """Worker settings
+
+Set task_acks_late to True so that a task is acknowledged after it ran. Late workers are
+slow to start a task.
+
+Paths
+
+Build file names with os.path.join() rather than string concatenation.
+
+Headers
+
+Every response declares its Content-Type header.
+"""
+
+DISTRACTOR = """A late task is a task that a worker started late; acks are sent for each task."""
+
+
+@pytest.fixture
+def code_corpus(corpus):
+    ingest(upload_text(corpus, DISTRACTOR, filename="distractor.txt"))
+    ingest(upload_text(corpus, CELERY, filename="celery.txt"))
+    return corpus
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("task_acks_late", "task_acks_late"),
+        ("os.path.join()", "os.path.join"),
+        ("how do I join paths", "os.path.join"),
+        ("Content-Type", "Content-Type"),
+    ],
+)
+def test_fulltext_finds_identifiers_whole_and_by_their_parts(code_corpus, query, needle):
+    hits = services.corpus_search(corpus=code_corpus, query=query, k=3, mode="fulltext")
+    assert hits
+    assert needle in hits[0].text
+
+
+def test_an_identifier_ranks_the_passage_that_names_it_above_its_words(code_corpus):
+    hits = services.corpus_search(corpus=code_corpus, query="task_acks_late", k=3, mode="fulltext")
+    assert hits[0].document == "celery.txt"
+
+
+def test_identifier_lexemes_are_the_whole_identifiers_lowercased():
+    found = identifiers("Set Task_Acks_Late and std::vector, not Content-Type or 1.5")
+    assert found.lexemes == "'std::vector':1 'task_acks_late':1"
+    assert found.parts.split() == ["Task", "Acks", "Late", "std", "vector"]
+
+
+MANUAL = """Intro.
+
+# Deployment
+
+## Rollback
+
+Run the previous release again and restore the database snapshot taken before it.
+"""
+
+
+def test_a_chunk_is_found_by_its_section_path_and_quotes_only_its_own_text(corpus):
+    ingest(upload_text(corpus, MANUAL, filename="manual.md"))
+    (chunk,) = Chunk.objects.filter(document__filename="manual.md")
+    assert chunk.context == ""  # the path where the chunk starts: before any heading
+
+    hits = services.corpus_search(corpus=corpus, query="deployment", k=3, mode="fulltext")
+    assert hits[0].document == "manual.md"
+    assert hits[0].text == chunk.text
