@@ -84,6 +84,20 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Answers: the question they answer (regenerated answers share it).
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    # A regenerated answer or an edited question names the version it replaces; replaced
+    # messages stay reachable as earlier versions but leave the history the model sees.
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replaced_by"
+    )
+    # Written while an answer streams (any web process may be generating it): the pressed Stop,
+    # read by the generating thread, and its heartbeat, which tells a live answer from one
+    # whose process died.
+    stop_requested = models.BooleanField(default=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
