@@ -299,9 +299,28 @@ class ConversationAdmin(admin.ModelAdmin[Conversation]):
 # --- usage ------------------------------------------------------------------------------------
 
 
+# Periods outside these days cannot be turned into time-zone-aware datetimes at both ends (the
+# day after 9999-12-31 does not exist) and predate any usage Docent could have recorded.
+USAGE_FIRST_DAY = dt.date(2000, 1, 1)
+USAGE_LAST_DAY = dt.date(9998, 12, 31)
+
+
+def _day_in_range(day: dt.date) -> None:
+    if not USAGE_FIRST_DAY <= day <= USAGE_LAST_DAY:
+        raise ValidationError(
+            f"Choose a day from {USAGE_FIRST_DAY.isoformat()} to {USAGE_LAST_DAY.isoformat()}."
+        )
+
+
 class UsagePeriodForm(forms.Form):
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive.")
+    start = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), validators=[_day_in_range]
+    )
+    end = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[_day_in_range],
+        help_text="Inclusive.",
+    )
 
     DEFAULT_DAYS = 30
 
@@ -338,9 +357,10 @@ def usage_page(request: HttpRequest, *, context: dict[str, Any]) -> HttpResponse
         form = UsagePeriodForm(
             initial={"start": start.date(), "end": (end - dt.timedelta(days=1)).date()}
         )
-    reports = [usage_report(start=start, end=end, group_by=key) for key in GROUPINGS]
-    unpriced = sorted(set().union(*(report.total.unpriced_models for report in reports)))
-    models = sorted({row.key for row in reports[-1].rows if row.key})
+    reports = {key: usage_report(start=start, end=end, group_by=key) for key in GROUPINGS}
+    unpriced = sorted(set().union(*(report.total.unpriced_models for report in reports.values())))
+    # Other apps add groupings (api: per token), so the model grouping is found by its key.
+    models = sorted({str(row.key) for row in reports["model"].rows if row.key})
     prices = {model: price for model in models if (price := model_price(model)) is not None}
     return TemplateResponse(
         request,
@@ -349,9 +369,9 @@ def usage_page(request: HttpRequest, *, context: dict[str, Any]) -> HttpResponse
             **context,
             "title": "Usage and estimated cost",
             "form": form,
-            "reports": reports,
-            "total": reports[0].total,
-            "storage_days": reports[0].storage_days,
+            "reports": list(reports.values()),
+            "total": reports["corpus"].total,
+            "storage_days": reports["corpus"].storage_days,
             "unpriced": unpriced,
             "prices": prices,
             "price_per_gb_day": settings.VECTOR_STORE_PRICE_PER_GB_DAY,
