@@ -57,22 +57,25 @@ class ChatCompletionIn(Schema):
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
-def conversation_from(messages: Sequence[ChatMessage]) -> tuple[list[Turn], str]:
+def conversation_from(
+    messages: Sequence[ChatMessage], *, param: str = "messages"
+) -> tuple[list[Turn], str]:
     """The earlier turns and the question. System and developer messages are instructions
     for a model of the client's choosing; Docent answers from its documents with its own
-    prompt, so they are left out, like tool messages."""
+    prompt, so they are left out, like tool messages. `param` names the request field in
+    errors (`input` for /v1/responses)."""
     said: list[tuple[str, str]] = []
     for index, message in enumerate(messages):
         if message.role not in ROLES:
             raise ApiError(
                 400,
                 "invalid_value",
-                f"Invalid value for 'messages[{index}].role': expected one of {', '.join(ROLES)}.",
-                field=f"messages[{index}].role",
+                f"Invalid value for '{param}[{index}].role': expected one of {', '.join(ROLES)}.",
+                field=f"{param}[{index}].role",
             )
         if message.role not in ("user", "assistant"):
             continue
-        text = _text(message.content, index)
+        text = _text(message.content, index, param=param)
         if said and said[-1][0] == message.role:
             said[-1] = (message.role, f"{said[-1][1]}\n\n{text}")
         else:
@@ -82,7 +85,7 @@ def conversation_from(messages: Sequence[ChatMessage]) -> tuple[list[Turn], str]
             400,
             "invalid_value",
             "The last message must be a user message: it holds the question.",
-            field="messages",
+            field=param,
         )
     question = said.pop()[1]
     turns: list[Turn] = []
@@ -96,7 +99,7 @@ def conversation_from(messages: Sequence[ChatMessage]) -> tuple[list[Turn], str]
     return turns, question
 
 
-def _text(content: str | list[ContentPart] | None, index: int) -> str:
+def _text(content: str | list[ContentPart] | None, index: int, *, param: str) -> str:
     if content is None or isinstance(content, str):
         return content or ""
     texts = []
@@ -105,8 +108,8 @@ def _text(content: str | list[ContentPart] | None, index: int) -> str:
             raise ApiError(
                 400,
                 "invalid_value",
-                f"Only text content is supported; messages[{index}] has a {part.type!r} part.",
-                field=f"messages[{index}].content",
+                f"Only text content is supported; {param}[{index}] has a {part.type!r} part.",
+                field=f"{param}[{index}].content",
             )
         texts.append(part.text or "")
     return "\n".join(texts)
