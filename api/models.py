@@ -148,3 +148,82 @@ class ApiConversation(models.Model):
 
     def __str__(self) -> str:
         return f"Conversation {self.conversation_id} via {self.get_interface_display()}"
+
+
+class ConversationExtras(models.Model):
+    """What the /v1/conversations API keeps on a Docent conversation beyond its messages: the
+    client's metadata and its system/developer items (kept and listed, not answered from:
+    Docent answers with its own prompt). Created on first use; chat does not know about it."""
+
+    conversation = models.OneToOneField(
+        "chat.Conversation", primary_key=True, on_delete=models.CASCADE, related_name="api_extras"
+    )
+    # Up to 16 string pairs, as OpenAI allows.
+    metadata = models.JSONField(default=dict, blank=True)
+    # [{"id", "type": "message", "role": "system" | "developer", "content": [...]}]
+    instruction_items = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name = "API conversation extras"
+        verbose_name_plural = "API conversation extras"
+
+    def __str__(self) -> str:
+        return f"Extras of conversation {self.conversation_id}"
+
+
+class ApiResponseQuerySet(models.QuerySet["ApiResponse"]):
+    def for_token(self, token: ApiToken) -> ApiResponseQuerySet:
+        """Stored responses of the token's user, in corpora the token may still query."""
+        return self.filter(
+            user=token.user,
+            stored=True,
+            conversation__corpus__in=token.corpora(Permission.QUERY),
+        )
+
+
+class ApiResponse(models.Model):
+    """One /v1/responses answer, kept for GET, `previous_response_id` and `input_items`. The
+    question and answer themselves are messages of a Docent conversation; `output` and `usage`
+    are snapshots of the wire so that deleting a conversation item does not rewrite history."""
+
+    public_id = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_responses"
+    )
+    token = models.ForeignKey(
+        ApiToken, null=True, on_delete=models.SET_NULL, related_name="responses"
+    )
+    conversation = models.ForeignKey(
+        "chat.Conversation", on_delete=models.CASCADE, related_name="api_responses"
+    )
+    question = models.ForeignKey(
+        "chat.Message", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answer = models.ForeignKey(
+        "chat.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # True when the client named the conversation (the wire's `conversation` field is set).
+    in_conversation = models.BooleanField(default=False)
+    # store=false: answered and kept as a Docent conversation, but not retrievable by id.
+    stored = models.BooleanField(default=True)
+    status = models.CharField(max_length=12, default="in_progress")
+    # The request-echoing fields of the wire object (instructions, temperature, metadata, ...).
+    envelope = models.JSONField(default=dict)
+    input_items = models.JSONField(default=list)
+    output = models.JSONField(default=list)
+    usage = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiResponseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API response"
+
+    def __str__(self) -> str:
+        return self.public_id
