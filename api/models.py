@@ -227,3 +227,14 @@ class ApiResponse(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+# The Assistants v2 rows live in their own module; importing them registers them with this app.
+from api.assistants.models import (  # noqa: E402, F401
+    ApiFile,
+    Assistant,
+    AssistantThread,
+    FileBatch,
+    ThreadMessage,
+    ThreadRun,
+)
