@@ -113,6 +113,8 @@ def command_run() -> int:
     web = [BIN / "uvicorn", "config.asgi:application", "--host", host, "--port", str(port)]
     worker = [
         BIN / "celery", "-A", "config", "worker", "--beat", "--loglevel=INFO",
+        # Documents and housekeeping (settings.HOUSEKEEPING_QUEUE) alike.
+        "-Q", f"celery,{env.get('HOUSEKEEPING_QUEUE', 'housekeeping')}",
         f"--concurrency={env.get('WORKER_CONCURRENCY', '1')}",
         "--schedule", str(Path(env.get("DOCENT_DATA_DIR", ROOT / ".data")) / "celerybeat-schedule"),
     ]  # fmt: skip

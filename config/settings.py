@@ -77,6 +77,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # config/security.py: NUL in any text input is a 400, never a database error; API answers
+    # and document downloads are Cache-Control: no-store.
+    "config.security.reject_nul_middleware",
+    "config.security.no_store_middleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -231,8 +235,23 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # A document whose worker died is picked up again once its lease runs out.
 INGEST_LEASE_SECONDS = env_int("INGEST_LEASE_SECONDS", 120)
-INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)  # interruptions (a worker died)
+# Temporary provider errors (5xx, timeouts, rate limits) are retried apart from interruptions,
+# with exponential backoff; the last one's reason is what the document finally says.
+INGEST_PROVIDER_RETRIES = env_int("INGEST_PROVIDER_RETRIES", 5)
+INGEST_RETRY_BACKOFF_SECONDS = env_int("INGEST_RETRY_BACKOFF_SECONDS", 5)
+INGEST_RETRY_BACKOFF_MAX_SECONDS = env_int("INGEST_RETRY_BACKOFF_MAX_SECONDS", 300)
+# While the database is unreachable a task tries again at most this far apart.
+INGEST_DATABASE_RETRY_SECONDS = env_int("INGEST_DATABASE_RETRY_SECONDS", 15)
 INGEST_REQUEUE_INTERVAL_SECONDS = env_int("INGEST_REQUEUE_INTERVAL_SECONDS", 60)
+# Housekeeping (stale-work requeue, reconciliation) has its own queue, so that it never waits
+# behind a backlog of documents; every worker must listen on it too (-Q celery,housekeeping).
+HOUSEKEEPING_QUEUE = env_str("HOUSEKEEPING_QUEUE", "housekeeping")
+CELERY_TASK_ROUTES = {
+    "documents.tasks.documents_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
+    "documents.tasks.corpus_reindexes_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
+    "documents.tasks.corpus_reconcile_remote": {"queue": HOUSEKEEPING_QUEUE},
+}
 CELERY_BEAT_SCHEDULE = {
     "documents-requeue-stale": {
         "task": "documents.tasks.documents_requeue_stale",

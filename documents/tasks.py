@@ -1,8 +1,15 @@
 """Thin Celery wrappers: ids in, one service call. Retry policy and failure hooks live here.
 
 Failure hooks are plain functions passed as `on_failure=` (Celery makes them methods of the
-task class it builds, hence the `task` parameter): they run once retries are exhausted or
-something escaped the service, so that no row is left hanging.
+task class it builds, hence the `task` parameter): they run once something escaped the
+service, so that no row is left hanging.
+
+Ingestion retries two kinds of trouble, each counted apart from interruptions (a worker that
+died, documents/jobs.py): a temporary provider error (the service gives the document back and
+counts the retry on the row, up to INGEST_PROVIDER_RETRIES, with exponential backoff), and a
+database that cannot be reached (with the filesystem broker a fetched message is gone, so the
+task publishes itself again, every INGEST_DATABASE_RETRY_SECONDS at most, until the database
+answers). Housekeeping runs on its own queue (CELERY_TASK_ROUTES), never behind a backlog.
 """
 
 from __future__ import annotations
@@ -12,11 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from documents import jobs, services
 from documents.services import reindexing
 
 logger = logging.getLogger(__name__)
+
+# Raised when PostgreSQL is down, restarting or unreachable (and by a broken connection).
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
 
 def _gives_up(mark_failed: Callable[..., None], id_name: str) -> Callable[..., None]:
@@ -25,32 +38,80 @@ def _gives_up(mark_failed: Callable[..., None], id_name: str) -> Callable[..., N
     def on_failure(
         task: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        if kwargs.get(id_name) is not None:
-            mark_failed(**{id_name: kwargs[id_name]}, reason=jobs.gave_up_reason(exc))
+        if kwargs.get(id_name) is None:
+            return
+        if isinstance(exc, DATABASE_UNREACHABLE):
+            return  # nothing can be written; the row is found again once its lease runs out
+        mark_failed(**{id_name: kwargs[id_name]}, reason=jobs.gave_up_reason(exc))
 
     return on_failure
 
 
-_document_failed = _gives_up(services.document_mark_failed, "document_id")
+def _document_failed(
+    task: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+) -> None:
+    document_id = kwargs.get("document_id")
+    if document_id is None or isinstance(exc, DATABASE_UNREACHABLE):
+        return
+    services.document_mark_failed(
+        document_id=document_id,
+        reason=(
+            f"Unexpected error while processing this document (reference: document "
+            f"{document_id}, task {task_id}). An administrator can find the details in the "
+            "worker log and retry it."
+        ),
+    )
+
+
 _reindex_failed = _gives_up(reindexing.corpus_reindex_mark_failed, "reindex_id")
 
 
+def database_retry_seconds(retries: int) -> int:
+    """Wait before trying again while the database is unreachable: short, so that work goes
+    on within INGEST_DATABASE_RETRY_SECONDS of the database coming back."""
+    return min(2**retries, settings.INGEST_DATABASE_RETRY_SECONDS)
+
+
 @shared_task(
+    bind=True,
     base=Task,  # the stubs take extra options such as on_failure only with a base
     on_failure=_document_failed,
-    autoretry_for=(services.RetryableIngestError,),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=5,
+    max_retries=None,  # the service counts provider retries on the row
 )
-def document_ingest(*, document_id: int) -> None:
-    services.document_ingest(document_id=document_id)
+def document_ingest(self: Task, *, document_id: int) -> None:
+    token = jobs.claim_token(self.request.id, self.request.retries or 0)
+    try:
+        services.document_ingest(document_id=document_id, claim_token=token)
+    except services.RetryableIngestError as error:
+        countdown = get_exponential_backoff_interval(
+            factor=settings.INGEST_RETRY_BACKOFF_SECONDS,
+            retries=error.retry - 1,
+            maximum=settings.INGEST_RETRY_BACKOFF_MAX_SECONDS,
+            full_jitter=True,
+        )
+        logger.warning(
+            "document %s: temporary error, retry %s of %s in %ss: %s",
+            document_id,
+            error.retry,
+            settings.INGEST_PROVIDER_RETRIES,
+            countdown,
+            error,
+        )
+        raise self.retry(countdown=countdown, exc=error) from error
+    except DATABASE_UNREACHABLE as error:
+        countdown = database_retry_seconds(self.request.retries or 0)
+        logger.warning(
+            "document %s: the database could not be reached (%s); trying again in %ss",
+            document_id,
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+            countdown,
+        )
+        raise self.retry(countdown=countdown, exc=error) from error
 
 
 @shared_task(ignore_result=True)
 def documents_requeue_stale() -> None:
-    services.documents_requeue_stale()
+    services.documents_requeue_stale(waiting_messages=jobs.waiting_messages())
 
 
 @shared_task(

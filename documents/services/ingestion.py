@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from documents import jobs
@@ -32,7 +32,17 @@ INGEST = jobs.JobStates(
 
 
 class RetryableIngestError(Exception):
-    """Ingestion hit a temporary problem; the task retries with backoff."""
+    """Ingestion hit a temporary provider problem and gave the document back to the queue;
+    the task retries with backoff. `retry` is the number of this retry (1 for the first)."""
+
+    def __init__(self, message: str, *, retry: int) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class IngestCancelled(BaseException):
+    """The claim is gone (the document was deleted or taken over): stop at once and write
+    nothing. A BaseException, so that parsers' "one bad page" handlers let it through."""
 
 
 def enqueue_ingest(document_id: int) -> None:
@@ -41,12 +51,19 @@ def enqueue_ingest(document_id: int) -> None:
     transaction.on_commit(lambda: task.apply_async(kwargs={"document_id": document_id}))
 
 
-def document_ingest(*, document_id: int) -> None:
-    """Parse, index and mark the document ready or failed. Safe to run twice."""
+def document_ingest(*, document_id: int, claim_token: str = "") -> None:
+    """Parse, index and mark the document ready or failed. Safe to run twice.
+
+    `claim_token` names the task message (documents/jobs.py); a temporary provider error
+    gives the document back and raises RetryableIngestError until INGEST_PROVIDER_RETRIES
+    are used, then fails it with the provider's reason. A database that cannot be reached
+    raises its OperationalError for the task to retry.
+    """
     lease = jobs.claim(
         Document.objects.all(),
         pk=document_id,
         states=INGEST,
+        token=claim_token,
         stage=DocumentStage.PARSING,
         progress=0.0,
         started_at=timezone.now(),
@@ -54,7 +71,10 @@ def document_ingest(*, document_id: int) -> None:
     )
     if lease is None:
         return
-    document = Document.objects.select_related("corpus").get(pk=document_id)
+    document = Document.objects.select_related("corpus").filter(pk=document_id).first()
+    if document is None:
+        logger.info("document %s was deleted as it was claimed; stopping", document_id)
+        return
     if lease.attempt > settings.INGEST_MAX_ATTEMPTS:
         _fail(
             lease,
@@ -73,6 +93,7 @@ def document_ingest(*, document_id: int) -> None:
                     max_pages=settings.DOCUMENT_MAX_PAGES,
                     progress=progress,
                 )
+            progress.check()
             pages = pages_replace(document, parsed.pages)
             markup, parser, warnings = parsed.markup, parsed.parser, parsed.warnings
         else:
@@ -104,6 +125,14 @@ def document_ingest(*, document_id: int) -> None:
                 len(pages),
                 result.chunk_count,
             )
+    except IngestCancelled:
+        logger.info("document %s was deleted or taken over; stopping", document_id)
+    except (OperationalError, InterfaceError):
+        raise  # the database is unreachable: nothing can be recorded; the task retries
+    except IntegrityError:
+        if lease.held():
+            raise
+        logger.info("document %s was deleted while its pages were written; stopping", document_id)
     except ParseError as error:
         logger.info("document %s failed to parse: %s", document_id, error.code)
         _fail(lease, str(error))
@@ -112,8 +141,7 @@ def document_ingest(*, document_id: int) -> None:
             logger.info("document %s failed to index", document_id)
             _fail(lease, str(error))
             return
-        lease.requeue(error=f"Temporary problem, will retry: {error}", stage=DocumentStage.NONE)
-        raise RetryableIngestError(str(error)) from error
+        _retry_later(lease, document, error)
     except SoftTimeLimitExceeded:
         minutes = settings.CELERY_TASK_SOFT_TIME_LIMIT // 60
         _fail(
@@ -136,6 +164,31 @@ def _fail(lease: jobs.Lease, reason: str) -> None:
     lease.fail(reason, stage=DocumentStage.NONE)
 
 
+def _retry_later(lease: jobs.Lease, document: Document, error: IndexingError) -> None:
+    """Give the document back for a retry, or fail it with the provider's reason once the
+    retries are used up. Retries are not interruptions (documents/jobs.py)."""
+    limit = settings.INGEST_PROVIDER_RETRIES
+    if document.retries >= limit:
+        logger.warning(
+            "document %s: temporary error after %s retries; giving up: %s",
+            document.pk,
+            document.retries,
+            error,
+        )
+        _fail(
+            lease,
+            f"{jobs.final_reason(error)} Gave up after {document.retries} "
+            f"retr{'y' if document.retries == 1 else 'ies'}; retry it once the problem is fixed.",
+        )
+        return
+    retry = document.retries + 1
+    if lease.retry_later(
+        error=f"{jobs.final_reason(error)[:-1]}; will retry ({retry} of {limit}).",
+        stage=DocumentStage.NONE,
+    ):
+        raise RetryableIngestError(str(error), retry=retry) from error
+
+
 class IngestProgress:
     """The backends' progress callback: records the stage on the row, renews the lease and
     times each stage."""
@@ -150,7 +203,13 @@ class IngestProgress:
         if stage != self._stage:
             self.finish()
             self._stage, self._since = stage, time.perf_counter()
-        self._lease.renew(stage=stage, progress=fraction)
+        if not self._lease.renew(stage=stage, progress=fraction):
+            raise IngestCancelled
+
+    def check(self) -> None:
+        """Between stages: stop if the document was deleted (or taken over) meanwhile."""
+        if not self._lease.renew():
+            raise IngestCancelled
 
     def finish(self) -> dict[str, float]:
         elapsed = time.perf_counter() - self._since
@@ -192,7 +251,9 @@ def pages_replace(document: Document, parsed_pages: Sequence[ParsedPage]) -> lis
 
 
 def document_reingest(*, document: Document) -> Document:
-    """Queue a document again (after a failure, or to re-index it with new settings)."""
+    """Queue a document again (after a failure, or to re-index it with new settings). A
+    document a worker is processing (under a live lease) is left alone: the caller tells
+    by its status, which stays "processing"."""
     with transaction.atomic():
         updated = (
             Document.objects.filter(pk=document.pk)
@@ -203,6 +264,8 @@ def document_reingest(*, document: Document) -> Document:
                 progress=0.0,
                 error="",
                 attempts=0,
+                retries=0,
+                claim_token="",
                 queued_at=timezone.now(),
                 lease_expires_at=None,
             )
@@ -216,16 +279,27 @@ def document_reingest(*, document: Document) -> Document:
 def document_delete(*, document: Document) -> None:
     """Remove the document from its index, then here. Raises IndexingError (nothing deleted)
     when the index cannot be reached."""
+    document_id = document.pk
     get_backend(document.corpus.index_backend).remove_document(document=document)
     name = document.file.name
     with transaction.atomic():
         document.delete()
         transaction.on_commit(lambda: delete_files([name] if name else []))
-    logger.info("document %s deleted", document.pk)
+    # A worker processing it notices at its next stage or batch (IngestCancelled) and stops.
+    logger.info("document %s deleted", document_id)
 
 
-def documents_requeue_stale(*, now: dt.datetime | None = None) -> int:
-    """Re-enqueue documents whose worker died or whose queue message was lost."""
+def documents_requeue_stale(
+    *, now: dt.datetime | None = None, waiting_messages: int | None = None
+) -> int:
+    """Re-enqueue documents whose worker died or whose queue message was lost.
+
+    `waiting_messages` is the ingestion queue's length (None: unknown): rows queued behind a
+    backlog are not stale (documents/jobs.py)."""
     return jobs.requeue_stale(
-        Document.objects.all(), states=INGEST, enqueue=enqueue_ingest, now=now
+        Document.objects.all(),
+        states=INGEST,
+        enqueue=enqueue_ingest,
+        now=now,
+        waiting_messages=waiting_messages,
     )
