@@ -39,6 +39,7 @@ from chat.strategies.base import (
     incompatibility,
 )
 from documents.models import Corpus
+from evaluation.provenance import provenance_record
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -304,6 +305,7 @@ def _answer_complete(
     answer.completion_tokens = done.usage.completion_tokens
     with transaction.atomic():
         _answer_save(answer, started)
+        provenance_record(message=answer, done=done, question=question)
         fields = ["updated_at"]
         if done.provider_state:
             conversation.provider_state = {

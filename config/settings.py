@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "documents",
     "chat",
     "api",
+    "evaluation",
 ]
 
 MIDDLEWARE = [
@@ -251,6 +252,8 @@ CELERY_TASK_ROUTES = {
     "documents.tasks.documents_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
     "documents.tasks.corpus_reindexes_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
     "documents.tasks.corpus_reconcile_remote": {"queue": HOUSEKEEPING_QUEUE},
+    "evaluation.tasks.provenance_purge": {"queue": HOUSEKEEPING_QUEUE},
+    "evaluation.tasks.evaluation_runs_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "documents-requeue-stale": {
@@ -261,7 +264,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "documents.tasks.corpus_reindexes_requeue_stale",
         "schedule": float(INGEST_REQUEUE_INTERVAL_SECONDS),
     },
+    "evaluation-runs-requeue-stale": {
+        "task": "evaluation.tasks.evaluation_runs_requeue_stale",
+        "schedule": float(INGEST_REQUEUE_INTERVAL_SECONDS),
+    },
+    # Retention (PROVENANCE_RETENTION_DAYS) is applied hourly.
+    "provenance-purge": {"task": "evaluation.tasks.provenance_purge", "schedule": 3600.0},
 }
+# Provenance of answers and the conversations themselves are deleted this many days after
+# their last turn (0 = kept until deleted by hand). See README, "Retention and privacy".
+PROVENANCE_RETENTION_DAYS = env_int("PROVENANCE_RETENTION_DAYS", 0)
+if PROVENANCE_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("PROVENANCE_RETENTION_DAYS must be 0 (keep) or a number of days.")
 
 # --- OpenAI (and OpenAI-compatible servers) ----------------------------------------------------
 

@@ -22,7 +22,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from documents.backends.base import ability_names, get_backend, has_abilities
+from documents.backends.base import SearchHit, ability_names, get_backend, has_abilities
 
 if TYPE_CHECKING:
     from documents.models import Corpus
@@ -74,6 +74,10 @@ class AnswerDone:
     # False when the strategy found that the documents do not support an answer (nothing
     # relevant retrieved, or the model said the sources do not cover it): shown as "not found".
     grounded: bool = True
+    # The passages given to the model (or quoted from), best first, and how they were found
+    # (query, top-k, retrieval stages, confidence): kept as the answer's provenance.
+    passages: tuple[SearchHit, ...] = ()
+    retrieval: dict[str, Any] = field(default_factory=dict)
 
 
 StrategyEvent = TextDelta | CitationFound | AnswerDone

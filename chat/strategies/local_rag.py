@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -79,15 +80,22 @@ class ManualRetrievalStrategy:
         retrieval = self._search(request.corpus, query)
         hits = list(retrieval.hits)
         if not hits:
-            yield from self._nothing_found(request.corpus, usage)
+            events = self._nothing_found(request.corpus, usage)
         elif retrieval.supported is False:
             # Nothing retrieved is close enough to answer from: say so, and show what came
             # nearest for the reader to judge (no model is asked to answer from it).
-            yield from self._extract(request, query, hits, supported=False)
+            events = self._extract(request, query, hits, supported=False)
         elif self.model:
-            yield from self._generate(request, hits, usage)
+            events = self._generate(request, hits, usage)
         else:
-            yield from self._extract(request, query, hits, supported=True)
+            events = self._extract(request, query, hits, supported=True)
+        try:
+            for event in events:
+                if isinstance(event, AnswerDone):
+                    event = replace(event, passages=tuple(hits), retrieval=_provenance(retrieval))
+                yield event
+        finally:
+            events.close()  # as `yield from` would: a stopped answer closes the model's stream
 
     def _search(self, corpus: Corpus, query: str) -> Retrieval:
         try:
@@ -221,6 +229,16 @@ class ManualRetrievalStrategy:
         )
         yield TextDelta(text)
         yield AnswerDone(answer=text, citations=(), usage=usage, grounded=False)
+
+
+def _provenance(retrieval: Retrieval) -> dict[str, Any]:
+    return {
+        "query": retrieval.query,
+        "top_k": retrieval.k,
+        "confidence": retrieval.confidence,
+        "supported": retrieval.supported,
+        "stages": retrieval.trace,
+    }
 
 
 def heuristic_query(question: str, history: Sequence[Turn]) -> str:

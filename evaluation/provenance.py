@@ -1,0 +1,386 @@
+"""Provenance: recording what each answer was made from, reading it back, exporting, purging.
+
+`provenance_record` is the one call chat/services.py makes when it stores a completed answer.
+Who asked through which interface is read from the conversation (an API conversation knows
+its token) or from `asked_via`, which a caller in the same thread sets (evaluation runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from evaluation.models import AnswerProvenance, Interface, PassageRole, ProvenancePassage
+
+if TYPE_CHECKING:
+    from chat.models import Message
+    from chat.strategies.base import AnswerDone
+
+logger = logging.getLogger(__name__)
+
+_interface: ContextVar[str | None] = ContextVar("provenance_interface", default=None)
+# Strategy options that are never copied into provenance.
+_SECRET_OPTIONS = {"api_key", "client", "base_url"}
+
+
+@contextlib.contextmanager
+def asked_via(interface: str) -> Iterator[None]:
+    """Answers stored inside this block were asked through `interface` (same thread only)."""
+    reset = _interface.set(interface)
+    try:
+        yield
+    finally:
+        _interface.reset(reset)
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def provenance_record(*, message: Message, done: AnswerDone, question: str) -> AnswerProvenance:
+    """Store the provenance of a completed answer (called inside its transaction)."""
+    conversation = message.conversation
+    corpus = conversation.corpus
+    origin = getattr(conversation, "api_origin", None)
+    token = origin.token if origin is not None else None
+    interface = _interface.get() or (
+        origin.interface
+        if origin is not None
+        else Interface.WEB
+        if conversation.user_id
+        else Interface.CLI
+    )
+    record = AnswerProvenance.objects.create(
+        message=message,
+        corpus=corpus,
+        user_id=conversation.user_id,
+        interface=interface,
+        token=token,
+        token_label=str(token)[:150] if token is not None else "",
+        question=question,
+        strategy=message.strategy,
+        model=message.model,
+        index_backend=corpus.index_backend,
+        index_version=corpus.index_version,
+        settings=_settings_of(message.strategy, corpus, done),
+        grounded=message.grounded,
+    )
+    versions = _chunk_versions(
+        [hit.chunk_id for hit in done.passages] + [c.chunk_id for c in done.citations]
+    )
+    rows = [
+        _passage(
+            record,
+            role=PassageRole.CONTEXT,
+            position=position,
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            document_name=hit.document,
+            page_start=hit.page_start,
+            page_end=hit.page_end,
+            text=hit.text,
+            score=hit.score,
+            similarity=hit.similarity,
+            index_version=versions.get(hit.chunk_id or 0, corpus.index_version),
+        )
+        for position, hit in enumerate(done.passages, start=1)
+    ]
+    rows += [
+        _passage(
+            record,
+            role=PassageRole.CITED,
+            position=position,
+            citation_number=citation.number,
+            chunk_id=citation.chunk_id,
+            document_id=citation.document_id,
+            document_name=citation.document,
+            page_start=citation.page,
+            page_end=citation.page_end,
+            text=citation.quote,
+            index_version=versions.get(citation.chunk_id or 0, corpus.index_version),
+        )
+        for position, citation in enumerate(done.citations, start=1)
+    ]
+    ProvenancePassage.objects.bulk_create(rows)
+    return record
+
+
+def _passage(
+    record: AnswerProvenance,
+    *,
+    role: str,
+    position: int,
+    chunk_id: int | None,
+    document_id: int | None,
+    document_name: str,
+    page_start: int | None,
+    page_end: int | None,
+    text: str,
+    index_version: int | None,
+    score: float | None = None,
+    similarity: float | None = None,
+    citation_number: int | None = None,
+) -> ProvenancePassage:
+    return ProvenancePassage(
+        provenance=record,
+        role=role,
+        position=position,
+        citation_number=citation_number,
+        chunk_ref=chunk_id,
+        chunk_id=chunk_id,
+        document_ref=document_id,
+        document_id=document_id,
+        document_name=document_name[:255],
+        page_start=page_start,
+        page_end=page_end,
+        index_version=index_version,
+        text=text,
+        text_sha256=text_sha256(text),
+        score=score,
+        similarity=similarity,
+    )
+
+
+def _chunk_versions(chunk_ids: Iterable[int | None]) -> dict[int, int]:
+    from documents.models import Chunk
+
+    ids = {pk for pk in chunk_ids if pk}
+    return dict(Chunk.objects.filter(pk__in=ids).values_list("pk", "index_version"))
+
+
+def _settings_of(strategy: str, corpus: Any, done: AnswerDone) -> dict[str, Any]:
+    options = settings.CHAT_STRATEGIES.get(strategy, {}).get("OPTIONS", {})
+    return {
+        "strategy_options": {
+            key: value
+            for key, value in options.items()
+            if key not in _SECRET_OPTIONS and isinstance(value, str | int | float | bool | None)
+        },
+        "embedding_model": corpus.embedding_model,
+        "chunk_size_tokens": corpus.chunk_size_tokens,
+        "chunk_overlap_tokens": corpus.chunk_overlap_tokens,
+        "retrieval": _jsonable(done.retrieval),
+        "retrieval_stages": [
+            stage["BACKEND"].rsplit(".", 1)[-1] for stage in settings.RETRIEVAL_STAGES
+        ],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# --- reading and exporting ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProvenanceFilter:
+    corpus: str = ""  # slug
+    user: str = ""  # username
+    token: int | None = None  # ApiToken id
+    interface: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def provenance_filter(queryset: Any, filters: ProvenanceFilter) -> Any:
+    if filters.interface and filters.interface not in Interface.values:
+        raise ValidationError(
+            {"interface": f"Unknown interface; choose one of: {', '.join(Interface.values)}."}
+        )
+    if filters.since and filters.until and filters.since > filters.until:
+        raise ValidationError({"since": "The start of the period is after its end."})
+    if filters.corpus:
+        queryset = queryset.filter(corpus__slug=filters.corpus)
+    if filters.user:
+        queryset = queryset.filter(user__username=filters.user)
+    if filters.token is not None:
+        queryset = queryset.filter(token_id=filters.token)
+    if filters.interface:
+        queryset = queryset.filter(interface=filters.interface)
+    if filters.since:
+        queryset = queryset.filter(created_at__gte=filters.since)
+    if filters.until:
+        queryset = queryset.filter(created_at__lt=filters.until)
+    return queryset
+
+
+def provenance_as_dict(record: AnswerProvenance) -> dict[str, Any]:
+    return {
+        "id": record.pk,
+        "message_id": record.message_id,
+        "conversation_id": record.message.conversation_id,
+        "created_at": record.created_at.isoformat(),
+        "corpus": record.corpus.slug,
+        "user": record.user.get_username() if record.user else None,
+        "interface": record.interface,
+        "token_id": record.token_id,
+        "token": record.token_label or None,
+        "question": record.question,
+        "answer": record.message.content,
+        "grounded": record.grounded,
+        "strategy": record.strategy,
+        "model": record.model,
+        "index_backend": record.index_backend,
+        "index_version": record.index_version,
+        "settings": record.settings,
+        "passages": [
+            {
+                "role": passage.role,
+                "position": passage.position,
+                "citation_number": passage.citation_number,
+                "chunk_id": passage.chunk_ref,
+                "chunk_exists": passage.chunk_id is not None,
+                "document_id": passage.document_ref,
+                "document": passage.document_name,
+                "page_start": passage.page_start,
+                "page_end": passage.page_end,
+                "index_version": passage.index_version,
+                "score": passage.score,
+                "similarity": passage.similarity,
+                "text_sha256": passage.text_sha256,
+                "text": passage.text,
+            }
+            for passage in record.passages.all()
+        ],
+    }
+
+
+def _export_queryset(queryset: Any) -> Any:
+    return queryset.select_related("message", "corpus", "user").prefetch_related("passages")
+
+
+def provenance_export_jsonl(queryset: Any) -> Iterator[str]:
+    """One JSON object per answer and line."""
+    for record in _export_queryset(queryset).iterator(chunk_size=200):
+        yield json.dumps(provenance_as_dict(record), ensure_ascii=False) + "\n"
+
+
+CSV_COLUMNS = [
+    "provenance_id",
+    "message_id",
+    "created_at",
+    "corpus",
+    "user",
+    "interface",
+    "token",
+    "question",
+    "strategy",
+    "model",
+    "index_version",
+    "grounded",
+    "role",
+    "position",
+    "citation_number",
+    "chunk_id",
+    "document",
+    "page_start",
+    "page_end",
+    "passage_index_version",
+    "score",
+    "text_sha256",
+    "text",
+]
+
+
+def provenance_export_csv(queryset: Any) -> Iterator[str]:
+    """One row per passage shown (an answer with no passages has one row with empty passage
+    columns), so a spreadsheet can filter by document or page."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        value = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return value
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for record in _export_queryset(queryset).iterator(chunk_size=200):
+        data = provenance_as_dict(record)
+        head = [
+            data["id"],
+            data["message_id"],
+            data["created_at"],
+            data["corpus"],
+            data["user"] or "",
+            data["interface"],
+            data["token"] or "",
+            data["question"],
+            data["strategy"],
+            data["model"],
+            data["index_version"],
+            data["grounded"],
+        ]
+        for passage in data["passages"] or [None]:
+            if passage is None:
+                writer.writerow(head + [""] * (len(CSV_COLUMNS) - len(head)))
+                continue
+            writer.writerow(
+                [
+                    *head,
+                    passage["role"],
+                    passage["position"],
+                    passage["citation_number"] or "",
+                    passage["chunk_id"] or "",
+                    passage["document"],
+                    passage["page_start"] or "",
+                    passage["page_end"] or "",
+                    passage["index_version"] or "",
+                    "" if passage["score"] is None else passage["score"],
+                    passage["text_sha256"],
+                    passage["text"],
+                ]
+            )
+        yield flush()
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    provenance: int
+    conversations: int
+
+
+def provenance_purge(*, days: int | None = None, now: dt.datetime | None = None) -> PurgeOutcome:
+    """Delete provenance records and conversations older than `days` (default
+    PROVENANCE_RETENTION_DAYS; 0 keeps everything). A conversation counts from its last turn."""
+    from chat.models import Conversation
+
+    days = settings.PROVENANCE_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        logger.info("retention: off (PROVENANCE_RETENTION_DAYS=0), nothing deleted")
+        return PurgeOutcome(provenance=0, conversations=0)
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    with transaction.atomic():
+        expired = AnswerProvenance.objects.filter(created_at__lt=cutoff)
+        provenance = expired.count()
+        expired.delete()
+        old = Conversation.objects.filter(updated_at__lt=cutoff)
+        conversations = old.count()
+        old.delete()
+    logger.info(
+        "retention: deleted %s provenance rows and %s conversations older than %s days (before %s)",
+        provenance,
+        conversations,
+        days,
+        cutoff.isoformat(),
+    )
+    return PurgeOutcome(provenance=provenance, conversations=conversations)
