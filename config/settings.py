@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     # Only for its bundled Swagger UI files and templates: the API docs work offline.
     "ninja",
+    # CORS for /v1 and /api, so that browser-based chat UIs can call them (origins below).
+    "corsheaders",
     "documents",
     "chat",
     "api",
@@ -70,6 +72,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every response (a CORS preflight, a redirect, an error) has x-request-id.
+    "api.middleware.RequestIdMiddleware",
+    # Before CommonMiddleware, as django-cors-headers asks: preflights are answered here.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -455,6 +461,54 @@ CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000)
 
 # Requests per token per minute (a fixed window counted in the database); 0 = no limit.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
+# The most characters a /v1 request may send in all its messages (or Responses input items),
+# history included; more is a 400 context_length_exceeded. 200,000 is about 50,000 tokens.
+API_MAX_INPUT_CHARS = env_int("API_MAX_INPUT_CHARS", 200_000)
+if API_MAX_INPUT_CHARS < 1:
+    raise ImproperlyConfigured("API_MAX_INPUT_CHARS must be a positive number of characters.")
+
+# Browser origins allowed to call /v1 and /api (comma-separated "https://chat.example.com";
+# "*" = any origin). None by default. Tokens travel in the Authorization header, never in
+# cookies, so credentialed requests stay off.
+_CORS_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_ALL_ORIGINS = _CORS_ORIGINS == ["*"]
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _CORS_ORIGINS
+if "*" in CORS_ALLOWED_ORIGINS:
+    raise ImproperlyConfigured('CORS_ALLOWED_ORIGINS is either "*" alone or a list of origins.')
+CORS_URLS_REGEX = r"^/(v1|api)(/.*)?$"
+CORS_ALLOW_CREDENTIALS = False
+# What the OpenAI SDKs send from a browser (openai-node's x-stainless-* and openai-* headers).
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "user-agent",
+    "x-client-request-id",
+    "idempotency-key",
+    "openai-beta",
+    "openai-organization",
+    "openai-project",
+    "x-stainless-arch",
+    "x-stainless-async",
+    "x-stainless-helper-method",
+    "x-stainless-lang",
+    "x-stainless-os",
+    "x-stainless-package-version",
+    "x-stainless-poll-helper",
+    "x-stainless-retry-count",
+    "x-stainless-runtime",
+    "x-stainless-runtime-version",
+    "x-stainless-timeout",
+]
+# Readable by the page's script: OpenAI exposes X-Request-ID the same way.
+CORS_EXPOSE_HEADERS = [
+    "x-request-id",
+    "x-client-request-id",
+    "x-should-retry",
+    "retry-after",
+    "x-docent-conversation-id",
+]
+CORS_PREFLIGHT_MAX_AGE = 600
 
 # --- Usage accounting -----------------------------------------------------------------------------
 
@@ -487,9 +541,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # The x-request-id of the request being handled ("-" outside one): api/middleware.py.
+    "filters": {"request_id": {"()": "api.middleware.RequestIdFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -1,0 +1,114 @@
+"""Request ids for the HTTP APIs, as OpenAI's `x-request-id`.
+
+Every response gets an ``x-request-id: req_<32 hex>`` header (the OpenAI SDKs expose it as
+``response._request_id`` / ``error.request_id``), and each /v1 and /api request is logged once
+with it, so a user who quotes the id from an error can be found in the log. Log lines written
+while a request is handled carry it too: `RequestIdFilter` puts it on every record as
+``%(request_id)s`` ("-" outside a request).
+
+A client may send its own ``X-Client-Request-Id`` (ASCII, at most 512 characters, as OpenAI
+accepts it); it is echoed back and logged beside Docent's id.
+
+CORS for the same paths is django-cors-headers' `CorsMiddleware`, configured in settings
+(`CORS_ALLOWED_ORIGINS`, `CORS_URLS_REGEX`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponseBase
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+CLIENT_ID_HEADER = "X-Client-Request-Id"
+_API_PATH = re.compile(r"^/(v1|api)(/|$)")
+_CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,512}$")
+
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "docent_request_id", default="-"
+)
+
+
+def request_id_new() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every record (for the log format)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id.get()
+        return True
+
+
+class RequestIdMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]],
+    ) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        if self.async_mode:
+            return self.__acall__(request)
+        started, reset = self._start(request)
+        try:
+            response = self.get_response(request)
+            assert not isinstance(response, Awaitable)
+            return self._finish(request, response, started)
+        finally:
+            current_request_id.reset(reset)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        started, reset = self._start(request)
+        try:
+            response = await self.get_response(request)  # type: ignore[misc]
+            return self._finish(request, response, started)
+        finally:
+            current_request_id.reset(reset)
+
+    def _start(self, request: HttpRequest) -> tuple[float, contextvars.Token[str]]:
+        request_id = request_id_new()
+        request.request_id = request_id  # type: ignore[attr-defined]
+        return time.monotonic(), current_request_id.set(request_id)
+
+    def _finish(
+        self, request: HttpRequest, response: HttpResponseBase, started: float
+    ) -> HttpResponseBase:
+        request_id: str = request.request_id  # type: ignore[attr-defined]
+        response[REQUEST_ID_HEADER] = request_id
+        client_id = request.headers.get(CLIENT_ID_HEADER, "")
+        if client_id and not _CLIENT_ID.fullmatch(client_id):
+            client_id = ""
+        if client_id:
+            response[CLIENT_ID_HEADER] = client_id
+        if _API_PATH.match(request.path):
+            # For a stream, the time to its first byte: the body is still being written.
+            logger.info(
+                "request %s: %s %s -> %s in %d ms%s",
+                request_id,
+                request.method,
+                request.path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+                f" (client id {client_id})" if client_id else "",
+            )
+        return response
