@@ -1,85 +1,37 @@
-"""Retrieval metrics over one ranking at a time: pure functions, tested without a database.
-
-A ranking is given as relevance flags (`True` where the hit at that position is relevant), so
-the same functions serve answer passages, files and SciFact abstracts. nDCG, shared with
-bench/scifact.py, is `_common.ndcg_at_k`.
-"""
+"""The retrieval metrics live in the app (evaluation/metrics.py), where evaluation runs use them;
+the benchmark scripts keep importing them from here."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import sys
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from evaluation.metrics import (
+    Abstention,
+    abstention,
+    contains_answer,
+    contains_figure,
+    figure_pattern,
+    first_relevant_rank,
+    hit_at_k,
+    mean,
+    normalise,
+    reciprocal_rank,
+    unique_in_order,
+)
 
-def normalise(text: str) -> str:
-    """Case and whitespace do not matter when looking for an answer string in a chunk:
-    chunking re-flows lines and users type in any case."""
-    return " ".join(text.split()).casefold()
-
-
-def contains_answer(text: str, answer: str) -> bool:
-    return normalise(answer) in normalise(text)
-
-
-def figure_pattern(figure: str) -> re.Pattern[str]:
-    """A figure as a whole number: "959" must not match inside "82,959" or "959.5"."""
-    return re.compile(rf"(?<![\d.,]){re.escape(figure)}(?!\d|[.,]\d)")
-
-
-def contains_figure(text: str, figure: str) -> bool:
-    return figure_pattern(figure).search(text) is not None
-
-
-def first_relevant_rank(flags: Sequence[bool]) -> int | None:
-    """1-based position of the first relevant hit, or None."""
-    return next((i for i, flag in enumerate(flags, start=1) if flag), None)
-
-
-def hit_at_k(flags: Sequence[bool], *, k: int) -> float:
-    return 1.0 if any(flags[:k]) else 0.0
-
-
-def reciprocal_rank(flags: Sequence[bool], *, k: int = 10) -> float:
-    rank = first_relevant_rank(flags[:k])
-    return 1.0 / rank if rank else 0.0
-
-
-def unique_in_order(items: Sequence[str]) -> list[str]:
-    """Documents ranked by their best chunk."""
-    return list(dict.fromkeys(items))
-
-
-@dataclass(frozen=True)
-class Abstention:
-    abstained: int  # questions on which the configuration abstained
-    correct: int  # ... of which the corpus indeed has no answer
-    unanswerable: int  # questions the corpus does not answer
-
-    @property
-    def precision(self) -> float | None:
-        """None when nothing was abstained on: precision is undefined, not 0 or 1."""
-        return self.correct / self.abstained if self.abstained else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.correct / self.unanswerable if self.unanswerable else None
-
-
-def abstention(*, abstained: Sequence[bool], unanswerable: Sequence[bool]) -> Abstention:
-    """Abstaining is the positive class: precision = share of abstentions that were right,
-    recall = share of unanswerable questions abstained on."""
-    if len(abstained) != len(unanswerable):
-        raise ValueError("one abstention decision per question")
-    return Abstention(
-        abstained=sum(abstained),
-        correct=sum(a and u for a, u in zip(abstained, unanswerable, strict=True)),
-        unanswerable=sum(unanswerable),
-    )
-
-
-def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+__all__ = [
+    "Abstention",
+    "abstention",
+    "contains_answer",
+    "contains_figure",
+    "figure_pattern",
+    "first_relevant_rank",
+    "hit_at_k",
+    "mean",
+    "normalise",
+    "reciprocal_rank",
+    "unique_in_order",
+]
