@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING
 
 from semantic_text_splitter import MarkdownSplitter, TextSplitter
 
-from documents.sections import PATH_SEPARATOR, clip, heading_paths, markdown_headings, rst_headings
+from documents.sections import (
+    PATH_SEPARATOR,
+    clip,
+    heading_paths,
+    markdown_headings,
+    markdown_tables,
+    rst_blocks,
+    rst_headings,
+    same_words,
+)
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -27,6 +36,8 @@ if TYPE_CHECKING:
 PAGE_SEPARATOR = "\n\n"
 # Pieces cut by characters aim a little under the token budget so few need a second cut.
 _CHARACTER_BUDGET_MARGIN = 0.9
+# What may precede a section's heading in the same chunk, as a share of the token budget.
+_SHORT_LEAD = 0.25
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,21 @@ def layout_pages(texts: Sequence[str]) -> list[PageText]:
     return pages
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """What chunks are packed from: a whole page, or (reST) one block of a page."""
+
+    page: PageText
+    start: int  # document coordinates, end exclusive
+    end: int
+    heading: bool = False  # opens a section: a chunk prefers to start here
+
+    @property
+    def text(self) -> str:
+        offset = self.page.char_start
+        return self.page.text[self.start - offset : self.end - offset]
+
+
 def chunk_pages(
     pages: Sequence[PageText],
     *,
@@ -66,7 +92,10 @@ def chunk_pages(
     overlap_tokens: int,
     markdown: bool = False,
     rst: bool = False,
+    title: str = "",
 ) -> list[TextChunk]:
+    """The chunks of a document's pages. `title` (the document's name as people say it) leads
+    every chunk's context; reST is packed from whole blocks and sections (see `_units`)."""
     if max_tokens < 16:
         raise ValueError("max_tokens must be at least 16")
     if not 0 <= overlap_tokens < max_tokens // 2:
@@ -75,47 +104,56 @@ def chunk_pages(
     if not pages:
         return []
     splitter_class = MarkdownSplitter if markdown else TextSplitter
-    page_tokens = _count_tokens(tokenizer, [page.text for page in pages])
+    units = _units(pages, rst=rst)
+    unit_tokens = _count_tokens(tokenizer, [unit.text for unit in units])
+    # What the rest of a section costs, from each heading: a section that fits whole in what is
+    # left of the budget joins the chunk; one that does not starts a new chunk.
+    section_tokens = list(unit_tokens)
+    for i in range(len(units) - 2, -1, -1):
+        if not units[i + 1].heading:
+            section_tokens[i] += section_tokens[i + 1]
 
     chunks: list[TextChunk] = []
-    group: list[PageText] = []
+    group: list[_Unit] = []
     group_tokens = 0
 
     def flush() -> None:
         nonlocal group, group_tokens
         if group:
-            text = PAGE_SEPARATOR.join(page.text for page in group)
+            start, end = group[0].start, group[-1].end
+            text = _document_slice(pages, start, end)
             chunks.append(
                 TextChunk(
                     text=text,
-                    page_start=group[0].number,
-                    page_end=group[-1].number,
-                    char_start=group[0].char_start,
-                    char_end=group[-1].char_start + len(group[-1].text),
+                    page_start=group[0].page.number,
+                    page_end=group[-1].page.number,
+                    char_start=start,
+                    char_end=end,
                     token_count=group_tokens,
                 )
             )
         group, group_tokens = [], 0
 
-    for page, tokens in zip(pages, page_tokens, strict=True):
+    for i, (unit, tokens) in enumerate(zip(units, unit_tokens, strict=True)):
         if tokens > max_tokens:
             flush()
             # Splitting by characters is about a thousand times faster than measuring every
-            # candidate in tokens; the page's own characters-per-token ratio sets the budget,
+            # candidate in tokens; the unit's own characters-per-token ratio sets the budget,
             # and the few pieces that still come out too long are split again by tokens.
-            ratio = len(page.text) / tokens
+            text = unit.text
+            ratio = len(text) / tokens
             by_characters = splitter_class(
                 capacity=max(16, int(max_tokens * ratio * _CHARACTER_BUDGET_MARGIN)),
                 overlap=int(overlap_tokens * ratio),
                 trim=True,
             )
-            for offset, piece in by_characters.chunk_indices(page.text):
-                start = page.char_start + offset
+            for offset, piece in by_characters.chunk_indices(text):
+                start = unit.start + offset
                 chunks.append(
                     TextChunk(
                         text=piece,
-                        page_start=page.number,
-                        page_end=page.number,
+                        page_start=unit.page.number,
+                        page_end=unit.page.number,
                         char_start=start,
                         char_end=start + len(piece),
                         token_count=0,  # counted below, in one batch
@@ -123,9 +161,19 @@ def chunk_pages(
                 )
             continue
         # The separator costs no tokens with WordPiece/BPE tokenizers that drop whitespace.
-        if group and group_tokens + tokens > max_tokens:
+        # A section starts a chunk unless what precedes it is short (a title and a line of
+        # introduction) and the whole section fits after it: a chunk then holds one section
+        # and its context names the right one.
+        if group and (
+            group_tokens + tokens > max_tokens
+            or (
+                unit.heading
+                and (group_tokens + section_tokens[i] > max_tokens
+                     or group_tokens >= max_tokens * _SHORT_LEAD)
+            )
+        ):
             flush()
-        group.append(page)
+        group.append(unit)
         group_tokens += tokens
     flush()
 
@@ -151,22 +199,72 @@ def chunk_pages(
                 replace(chunk, text=piece, char_start=start, char_end=start + len(piece),
                         token_count=piece_count)
             )  # fmt: skip
-    return with_context(result, pages=pages, markdown=markdown, rst=rst)
+    return with_context(result, pages=pages, markdown=markdown, rst=rst, title=title)
+
+
+def _units(pages: Sequence[PageText], *, rst: bool) -> list[_Unit]:
+    """Whole pages, except reST: its blocks, so that a literal block stays with the paragraph
+    that introduces it, a definition with its term, and a section starts a chunk where it can
+    (semantic-text-splitter cuts plain text at any blank line)."""
+    if not rst:
+        return [_Unit(page, page.char_start, page.char_start + len(page.text)) for page in pages]
+    units: list[_Unit] = []
+    for page in pages:
+        titles = {h.offset for h in rst_headings(page.text, base=page.char_start)}
+        for start, end in rst_blocks(page.text):
+            first = page.char_start + start
+            # A title block begins at its title, or at the overline one line above it.
+            second_line = page.text.find("\n", start) + 1 or end
+            opens = any(first <= t <= page.char_start + second_line for t in titles)
+            units.append(_Unit(page, first, page.char_start + end, heading=opens))
+    return units
+
+
+def _document_slice(pages: Sequence[PageText], start: int, end: int) -> str:
+    """The document text between two offsets: pages are joined by PAGE_SEPARATOR."""
+    parts = []
+    for page in pages:
+        page_end = page.char_start + len(page.text)
+        if page_end <= start or page.char_start >= end:
+            continue
+        if parts:
+            parts.append(PAGE_SEPARATOR)
+        parts.append(page.text[max(start, page.char_start) - page.char_start : end - page.char_start])
+    return "".join(parts)
 
 
 def with_context(
-    chunks: Sequence[TextChunk], *, pages: Sequence[PageText], markdown: bool, rst: bool
+    chunks: Sequence[TextChunk],
+    *,
+    pages: Sequence[PageText],
+    markdown: bool,
+    rst: bool,
+    title: str = "",
 ) -> list[TextChunk]:
-    """The chunks with the heading path in effect where each starts (and a sheet's name)."""
+    """The chunks with where each starts: the document's title, a sheet's name and the heading
+    path in effect there, and, for a chunk that starts among a Markdown table's rows, the
+    table's header row (its columns' names) on a line of its own."""
     find = markdown_headings if markdown else rst_headings if rst else None
     headings = [h for page in pages for h in find(page.text, base=page.char_start)] if find else []
     paths = heading_paths(headings, [chunk.char_start for chunk in chunks])
+    tables = (
+        [t for page in pages for t in markdown_tables(page.text, base=page.char_start)]
+        if markdown
+        else []
+    )
     # Slide and line-range labels only say where a page is; a sheet's name says what it holds.
     sheets = {page.number: page.label for page in pages if page.label.startswith("Sheet: ")}
     result = []
     for chunk, path in zip(chunks, paths, strict=True):
-        parts = [sheets.get(chunk.page_start, "").removeprefix("Sheet: "), path]
-        context = clip(PATH_SEPARATOR.join(part for part in parts if part))
+        sheet = sheets.get(chunk.page_start, "").removeprefix("Sheet: ")
+        first = path.split(PATH_SEPARATOR, 1)[0] if path else sheet
+        # A title that only repeats the document's first heading ("install.md" / "Install").
+        named = title if title and not same_words(title, first) else ""
+        place = clip(PATH_SEPARATOR.join(part for part in (named, sheet, path) if part))
+        header = next(
+            (t.header for t in tables if t.start <= chunk.char_start < t.end), ""
+        )
+        context = "\n".join(part for part in (place, header) if part)
         result.append(replace(chunk, context=context))
     return result
 

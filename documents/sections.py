@@ -21,6 +21,9 @@ _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:.,_!$%&()/;<>?@\[\]{|}\\])\1{2,}\s*$")
 _MARKUP = re.compile(r"[*_`]+|\[([^\]]*)\]\([^)]*\)")
+_TABLE_DELIMITER = re.compile(r"^ {0,3}\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+MAX_HEADER_CHARS = 160
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,76 @@ def clip(context: str) -> str:
 
 def _plain(title: str) -> str:
     return " ".join(_MARKUP.sub(lambda m: m.group(1) or "", title).split())
+
+
+@dataclass(frozen=True)
+class TableSpan:
+    """The body rows of a Markdown pipe table, in document coordinates, and its header row."""
+
+    start: int  # where the first body row starts
+    end: int  # where the table ends
+    header: str  # "Name | Default | Description"
+
+
+def markdown_tables(text: str, *, base: int = 0) -> list[TableSpan]:
+    """Pipe tables (a header row, then a delimiter row such as `|---|:---:|`), so that a chunk
+    that starts among a table's rows can say what its columns are."""
+    tables: list[TableSpan] = []
+    lines = text.split("\n")
+    starts = [base]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    i = 1
+    while i < len(lines):
+        header, delimiter = lines[i - 1], lines[i]
+        if "|" in header and "|" in delimiter and _TABLE_DELIMITER.match(delimiter):
+            end = i + 1
+            while end < len(lines) and "|" in lines[end] and lines[end].strip():
+                end += 1
+            cells = [_plain(cell) for cell in header.strip().strip("|").split("|")]
+            title = " | ".join(cell for cell in cells if cell)[:MAX_HEADER_CHARS]
+            if title and end > i + 1:
+                tables.append(TableSpan(starts[i + 1], starts[end] - 1, title))
+            i = end + 1
+            continue
+        i += 1
+    return tables
+
+
+def rst_blocks(text: str) -> list[tuple[int, int]]:
+    """reStructuredText cut into blocks that must stay together, as (start, end) offsets: a
+    paragraph with what is indented under it (a literal block after `::`, a definition's
+    body, a directive's content, a list item's continuation). Blank lines inside an indented
+    block do not end it; the next line back at the paragraph's indentation does."""
+    paragraphs: list[tuple[int, int]] = []
+    position = 0
+    for gap in _BLANK_LINES.finditer(text):
+        if gap.start() > position:
+            paragraphs.append((position, gap.start()))
+        position = gap.end()
+    if position < len(text) and text[position:].strip():
+        paragraphs.append((position, len(text.rstrip())))
+    blocks: list[tuple[int, int]] = []
+    indent = 0
+    for start, end in paragraphs:
+        line_start = text.rfind("\n", 0, start) + 1
+        own = start - line_start + (len(text[start:end]) - len(text[start:end].lstrip(" ")))
+        if blocks and own > indent:
+            blocks[-1] = (blocks[-1][0], end)  # indented under the block before: belongs to it
+            continue
+        blocks.append((start, end))
+        indent = own
+    return blocks
+
+
+def document_title(filename: str) -> str:
+    """A document's name as people would say it: "2022_Q3_AAPL.pdf" -> "2022 Q3 AAPL"."""
+    stem = filename.rsplit(".", 1)[0] if "." in filename.strip(".") else filename
+    return " ".join(re.sub(r"[_\-.]+", " ", stem).split())[:MAX_CONTEXT_CHARS]
+
+
+def same_words(first: str, second: str) -> bool:
+    def words(text: str) -> list[str]:
+        return re.findall(r"\w+", text.lower())
+
+    return words(first) == words(second)

@@ -26,6 +26,7 @@ from documents.backends.pgvector_sql import (
 )
 from documents.chunking import PageText, TextChunk, chunk_pages
 from documents.models import Chunk, DocumentStage
+from documents.sections import document_title
 
 if TYPE_CHECKING:
     from documents.backends.base import SearchMode
@@ -123,6 +124,7 @@ class PgvectorBackend:
             markdown=markup == "markdown",
             # reST reaches us as plain text; its titles are its headings.
             rst=markup == "text" and document.filename.lower().endswith((".rst", ".rest")),
+            title=document_title(document.filename),
         )
         if not chunks:
             raise IndexingError("The document has no text to index.", retryable=False)

@@ -6,7 +6,7 @@ import pytest
 
 from documents.backends.embeddings import bundled_tokenizer
 from documents.chunking import PAGE_SEPARATOR, PageText, chunk_pages, layout_pages
-from documents.sections import MAX_CONTEXT_CHARS, Heading, heading_paths
+from documents.sections import MAX_CONTEXT_CHARS, Heading, document_title, heading_paths
 
 PARAGRAPH = (
     "The quarterly revenue of the northern division grew by twelve percent, driven by "
@@ -217,3 +217,113 @@ def test_long_heading_paths_keep_their_nearest_headings():
     (path,) = heading_paths(headings, [100])
     assert len(path) <= MAX_CONTEXT_CHARS
     assert path.endswith("Section 5 " + "x" * 40)
+
+
+# --- structure-aware boundaries and context ---------------------------------------------------
+
+RST_BLOCKS = """Configuration
+=============
+
+To load the settings, call the loader with the path of the file::
+
+    from app import settings
+    settings.load("app.toml")
+
+    print(settings.current)
+
+worker_concurrency
+    The number of worker processes that run tasks at the same time on this machine.
+
+    Defaults to the number of CPUs.
+
+Logging
+=======
+
+Logs go to standard error unless a file is configured in the logging section.
+"""
+
+
+def rst_chunks(tokenizer, max_tokens: int):
+    return chunk_pages(
+        layout_pages([RST_BLOCKS]),
+        tokenizer=tokenizer,
+        max_tokens=max_tokens,
+        overlap_tokens=0,
+        rst=True,
+    )
+
+
+def test_an_rst_literal_block_stays_with_the_paragraph_that_introduces_it(tokenizer):
+    chunks = rst_chunks(tokenizer, max_tokens=48)
+    (intro,) = [c for c in chunks if "call the loader" in c.text]
+    assert "settings.load" in intro.text and "print(settings.current)" in intro.text
+
+
+def test_an_rst_definition_keeps_its_term_and_whole_body(tokenizer):
+    chunks = rst_chunks(tokenizer, max_tokens=48)
+    (definition,) = [c for c in chunks if "worker processes" in c.text]
+    assert definition.text.startswith("worker_concurrency")
+    assert "Defaults to the number of CPUs." in definition.text
+
+
+def test_an_rst_section_that_does_not_fit_starts_a_chunk_of_its_own(tokenizer):
+    # Room for the second section after the first one's end, but not for both sections whole.
+    chunks = rst_chunks(tokenizer, max_tokens=60)
+    (logging,) = [c for c in chunks if "standard error" in c.text]
+    assert logging.text.startswith("Logging\n=======")
+    assert logging.context == "Logging"
+
+
+def test_rst_chunks_still_point_at_their_text_in_the_document(tokenizer):
+    for chunk in rst_chunks(tokenizer, max_tokens=24):
+        assert RST_BLOCKS[chunk.char_start : chunk.char_end] == chunk.text
+        assert chunk.token_count <= 24
+
+
+TABLE = "# Options\n\n| Name | Default | Meaning |\n|---|:---:|---|\n" + "\n".join(
+    f"| option_{i} | {i} | what option {i} changes in the build of the project |"
+    for i in range(12)
+)
+
+
+def test_a_chunk_that_starts_among_table_rows_names_the_columns(tokenizer):
+    chunks = chunk_pages(
+        layout_pages([TABLE]), tokenizer=tokenizer, max_tokens=60, overlap_tokens=0, markdown=True
+    )
+    later = [c for c in chunks if c.text.startswith("| option_") and "option_0 " not in c.text]
+    assert later, "the table should span several chunks"
+    for chunk in later:
+        assert chunk.context == "Options\nName | Default | Meaning"
+        assert "Name | Default" not in chunk.text  # citations quote the rows alone
+    (first,) = [c for c in chunks if "option_0 " in c.text]
+    assert first.context == "Options"  # its own text holds the header row
+
+
+def test_the_document_title_leads_the_context_unless_the_first_heading_repeats_it(tokenizer):
+    def contexts(title: str) -> set[str]:
+        chunks = chunk_pages(
+            layout_pages([MANUAL]),
+            tokenizer=tokenizer,
+            max_tokens=16,
+            overlap_tokens=0,
+            markdown=True,
+            title=title,
+        )
+        return {c.context for c in chunks}
+
+    assert "Hatch manual > Guide > Install > Linux" in contexts("Hatch manual")
+    assert "Guide > Install > Linux" in contexts("guide")
+    plain = chunk_pages(
+        layout_pages(["Net sales grew by eight percent."]),
+        tokenizer=tokenizer,
+        max_tokens=16,
+        overlap_tokens=0,
+        title="2022 Q3 AAPL",
+    )
+    assert [c.context for c in plain] == ["2022 Q3 AAPL"]
+
+
+def test_a_file_name_reads_as_a_title():
+    assert document_title("2022_Q3_AAPL.pdf") == "2022 Q3 AAPL"
+    assert document_title("how-to_env-select.md") == "how to env select"
+    assert document_title("README") == "README"

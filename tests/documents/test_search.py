@@ -187,7 +187,7 @@ Run the previous release again and restore the database snapshot taken before it
 def test_a_chunk_is_found_by_its_section_path_and_quotes_only_its_own_text(corpus):
     ingest(upload_text(corpus, MANUAL, filename="manual.md"))
     (chunk,) = Chunk.objects.filter(document__filename="manual.md")
-    assert chunk.context == ""  # the path where the chunk starts: before any heading
+    assert chunk.context == "manual"  # the file's name: the chunk starts before any heading
 
     hits = services.corpus_search(corpus=corpus, query="deployment", k=3, mode="fulltext")
     assert hits[0].document == "manual.md"
