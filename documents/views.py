@@ -210,7 +210,13 @@ def document_retry(request: AuthenticatedRequest, slug: str, document_id: int) -
     document = services.document_reingest(document=document)
     if _wants_json(request):
         return JsonResponse(_status_payload(request, corpus, document))
-    messages.success(request, f"{document.filename} is queued again.")
+    if document.status == DocumentStatus.PROCESSING:
+        # A live worker holds it: the service left it alone.
+        messages.info(
+            request, f"{document.filename} is being processed right now; it was not queued again."
+        )
+    else:
+        messages.success(request, f"{document.filename} is queued again.")
     return redirect("documents:list", slug=corpus.slug)
 
 

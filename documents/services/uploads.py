@@ -42,8 +42,13 @@ def document_upload(
     filename: str,
     uploaded_by: User | None = None,
     content_type: str = "",
+    enqueue: bool = True,
 ) -> UploadOutcome:
-    """Store the original, refuse duplicates, queue ingestion once the row is committed."""
+    """Store the original, refuse duplicates, queue ingestion once the row is committed.
+
+    `enqueue=False` publishes no message: the caller ingests the document itself (the
+    `ingest --inline` command), so that no worker takes it meanwhile; if the caller dies
+    first, the stale-work rule queues it."""
     filename = get_valid_filename(os.path.basename(filename)) or "upload"
     digest, size = sha256_of(file)
     if size == 0:
@@ -69,7 +74,8 @@ def document_upload(
     try:
         with transaction.atomic():
             document.save()
-            enqueue_ingest(document.pk)
+            if enqueue:
+                enqueue_ingest(document.pk)
     except IntegrityError:
         document.file.delete(save=False)
         # The same content arrived concurrently: keep the first and drop our stored copy.
@@ -82,9 +88,13 @@ def document_upload(
 
 
 def document_upload_path(
-    *, corpus: Corpus, path: Path, uploaded_by: User | None = None
+    *, corpus: Corpus, path: Path, uploaded_by: User | None = None, enqueue: bool = True
 ) -> UploadOutcome:
     with path.open("rb") as handle:
         return document_upload(
-            corpus=corpus, file=handle, filename=path.name, uploaded_by=uploaded_by
+            corpus=corpus,
+            file=handle,
+            filename=path.name,
+            uploaded_by=uploaded_by,
+            enqueue=enqueue,
         )

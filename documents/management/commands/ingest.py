@@ -60,7 +60,10 @@ class Command(BaseCommand):
         for index, path in enumerate(files, start=1):
             prefix = f"[{index}/{len(files)}] {path}"
             try:
-                outcome = services.document_upload_path(corpus=corpus, path=path, uploaded_by=user)
+                # --inline runs ingestion here: no message, so that no worker takes it meanwhile.
+                outcome = services.document_upload_path(
+                    corpus=corpus, path=path, uploaded_by=user, enqueue=not options["inline"]
+                )
             except ValidationError as error:
                 rejected += 1
                 self.stdout.write(f"{prefix}: rejected: {' '.join(error.messages)}")
@@ -184,5 +187,9 @@ class Command(BaseCommand):
                 detail += f"; warning: {document.warning}"
             self.stdout.write(f"{path}: ready ({detail})")
             return 0
-        self.stdout.write(f"{path}: failed: {document.error}")
-        return 1
+        if document.status == DocumentStatus.FAILED:
+            self.stdout.write(f"{path}: failed: {document.error}")
+            return 1
+        # A duplicate of a document a worker is processing (or has queued) is not run here.
+        self.stdout.write(f"{path}: left to a worker ({document.status}); not processed here.")
+        return 0
