@@ -23,6 +23,8 @@ from django.utils import timezone
 
 from api.models import ApiConversation, ApiInterface, ApiToken
 from api.scopes import ALL_CORPORA, Scope, scopes_clean
+from audit.models import Action
+from audit.services import audit_record
 from chat.models import Conversation, Message, MessageRole
 from chat.services import (
     AskEvent,
@@ -141,6 +143,7 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
     now = timezone.now()
     if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
         logger.info("api token %s revoked", token.pk)
+        audit_record(action=Action.TOKEN_REVOKED, target=token, details={"owner_id": token.user_id})
     token.refresh_from_db(fields=["revoked_at"])
     return token
 
@@ -161,9 +164,14 @@ def token_authenticate(*, plaintext: str, now: dt.datetime | None = None) -> Api
         return None
     stale = now - LAST_USED_RESOLUTION
     if token.last_used_at is None or token.last_used_at < stale:
-        ApiToken.objects.filter(pk=token.pk).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
-        ).update(last_used_at=now)
+        first_use = token.last_used_at is None
+        updated = (
+            ApiToken.objects.filter(pk=token.pk)
+            .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale))
+            .update(last_used_at=now)
+        )
+        if first_use and updated:
+            audit_record(action=Action.TOKEN_FIRST_USED, target=token, actor=token.user)
         token.last_used_at = now
     return token
 

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "documents",
     "chat",
     "api",
+    "audit",
     "evaluation",
 ]
 
@@ -82,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who and from where, for the audit log (after authentication: it reads request.user).
+    "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # config/security.py: NUL in any text input is a 400, never a database error; API answers
@@ -261,7 +264,11 @@ CELERY_TASK_ROUTES = {
     "evaluation.tasks.provenance_purge": {"queue": HOUSEKEEPING_QUEUE},
     "evaluation.tasks.evaluation_runs_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
 }
+# Audit events older than this many days are removed once a day (0 = keep them forever).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+CELERY_TASK_ROUTES["audit.tasks.audit_purge_expired"] = {"queue": HOUSEKEEPING_QUEUE}
 CELERY_BEAT_SCHEDULE = {
+    "audit-purge-expired": {"task": "audit.tasks.audit_purge_expired", "schedule": 24 * 3600.0},
     "documents-requeue-stale": {
         "task": "documents.tasks.documents_requeue_stale",
         "schedule": float(INGEST_REQUEUE_INTERVAL_SECONDS),
