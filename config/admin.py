@@ -4,7 +4,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.shortcuts import redirect
+from django.urls import path, reverse
 
 
 class DocentAdminSite(admin.AdminSite):
@@ -16,6 +17,14 @@ class DocentAdminSite(admin.AdminSite):
             path("usage/", self.admin_view(self.usage_view), name="usage"),
             *super().get_urls(),
         ]
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        from config import sso
+
+        # Without local passwords the admin signs in through single sign-on too.
+        if not sso.local_passwords() and not request.user.is_authenticated:
+            return redirect(sso.sso_start_url(request.GET.get("next") or reverse("admin:index")))
+        return super().login(request, extra_context)
 
     def usage_view(self, request: HttpRequest) -> HttpResponse:
         from chat.admin import usage_page

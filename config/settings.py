@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.sso.context",
             ],
         },
     },
@@ -140,6 +141,48 @@ X_FRAME_OPTIONS = "DENY"
 LOGIN_URL = env_str("LOGIN_URL", "login")
 LOGIN_REDIRECT_URL = env_str("LOGIN_REDIRECT_URL", "chat:home")
 LOGOUT_REDIRECT_URL = env_str("LOGOUT_REDIRECT_URL", "login")
+# Single sign-on with OpenID Connect (config/sso.py, mozilla-django-oidc): on when a client id is
+# set. The provider's endpoints are read from OIDC_ISSUER's discovery document on first use;
+# the OIDC_*_ENDPOINT variables replace what discovery says.
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_OP_ISSUER = env_str("OIDC_ISSUER").rstrip("/")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_USERINFO_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT_SECONDS", 10.0)
+OIDC_VERIFY_SSL = True
+OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600)
+# No account yet: create one (0 = only accounts an administrator made, matched by e-mail).
+OIDC_CREATE_USER = env_bool("OIDC_CREATE_USERS", True)
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+# The claim listing the person's groups ("groups" for Keycloak, Okta and Entra ID); empty = the
+# provider does not manage Docent groups. OIDC_GROUP_MAP maps provider groups to Docent
+# groups, {"okta-finance": "Finance"}; without it, groups are matched by name.
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM")
+OIDC_GROUP_MAP: dict[str, str] = {
+    str(key): str(value) for key, value in env_json_object("OIDC_GROUP_MAP").items()
+}
+OIDC_AUTHENTICATE_CLASS = "config.sso.SSOStartView"
+OIDC_CALLBACK_CLASS = "config.sso.SSOCallbackView"
+OIDC_REDIRECT_REQUIRE_HTTPS = False  # next= is a path on this site, checked by the library
+SSO_ENABLED = bool(OIDC_RP_CLIENT_ID)
+_endpoints = OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT and OIDC_OP_JWKS_ENDPOINT
+if SSO_ENABLED and not (OIDC_OP_ISSUER or _endpoints):
+    raise ImproperlyConfigured("Single sign-on needs OIDC_ISSUER (or every OIDC_*_ENDPOINT).")
+SSO_LABEL = env_str("SSO_LABEL", "single sign-on")  # the button says "Sign in with <label>"
+# 0 = no password sign-in at all (web UI and admin): single sign-on is the only way in.
+LOCAL_PASSWORDS = env_bool("LOCAL_PASSWORDS", True)
+if not LOCAL_PASSWORDS and not SSO_ENABLED:
+    raise ImproperlyConfigured("LOCAL_PASSWORDS=0 needs single sign-on (set OIDC_CLIENT_ID).")
+AUTHENTICATION_BACKENDS = [
+    *(["django.contrib.auth.backends.ModelBackend"] if LOCAL_PASSWORDS else []),
+    *(["config.sso.DocentOIDCBackend"] if SSO_ENABLED else []),
+]
 # Password-reset mail; the console backend prints messages to the web server's log.
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Docent <docent@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
