@@ -20,6 +20,7 @@ from api.errors import INTERNAL_MESSAGE, ApiError, api_error_from
 from api.models import ApiInterface
 from api.openai_compat.corpora import corpus_for_model
 from api.openai_compat.errors import openai_error_body
+from api.openai_compat.params import openai_request
 from api.rest.schemas import Text
 from api.streams import aclose, last_event
 from chat.models import Message
@@ -116,10 +117,10 @@ def _text(content: str | list[ContentPart] | None, index: int, *, param: str) ->
 
 
 @router.post("/chat/completions")
-async def chat_completions(request: HttpRequest, payload: ChatCompletionIn) -> Any:
+async def chat_completions(request: HttpRequest) -> Any:
     token = request_token(request)
-    if payload.n not in (None, 1):
-        raise ApiError(400, "invalid_value", "Only n=1 is supported.", field="n")
+    # Types, ranges, what Docent cannot honour and the history's size, before anything else.
+    payload = openai_request(request, schema=ChatCompletionIn, endpoint="chat.completions")
     if payload.stream_options is not None and not payload.stream:
         raise ApiError(
             400,
@@ -200,8 +201,8 @@ class _Completion:
                 }
             ],
             "usage": _usage(message),
+            # No system_fingerprint: the spec says a string, and Docent has no such thing.
             "service_tier": "default",
-            "system_fingerprint": None,
             "citations": message.citations,
             # Docent's extensions (the SDKs keep unknown fields): False = not found.
             "grounded": message.grounded,
@@ -214,7 +215,6 @@ class _Completion:
             "created": self.created,
             "model": self.model,
             "service_tier": "default",
-            "system_fingerprint": None,
         }
 
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
