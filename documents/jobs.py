@@ -121,8 +121,7 @@ def claim(
         claimable |= Q(status=states.running, claim_token__startswith=task)
         attempts = Case(
             When(
-                Q(status=states.running, claim_token__startswith=task)
-                & ~Q(claim_token=token),
+                Q(status=states.running, claim_token__startswith=task) & ~Q(claim_token=token),
                 then=F("attempts"),
             ),
             default=F("attempts") + 1,

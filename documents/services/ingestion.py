@@ -100,6 +100,7 @@ def document_ingest(*, document_id: int, claim_token: str = "") -> None:
             # Adopted from OpenAI without its original: keep whatever page map it has.
             pages = list(document.pages.all())
             markup, parser, warnings = "text", document.parser, [document.warning]
+        document.parser = parser  # the backend chunks by format (stored with the result)
         backend = get_backend(document.corpus.index_backend)
         result = backend.index_document(
             document=document, pages=pages, markup=markup, progress=progress
@@ -137,6 +138,10 @@ def document_ingest(*, document_id: int, claim_token: str = "") -> None:
         logger.info("document %s failed to parse: %s", document_id, error.code)
         _fail(lease, str(error))
     except IndexingError as error:
+        if not lease.held():
+            # Deleting the document removed its file at OpenAI under the worker's feet.
+            logger.info("document %s was deleted or taken over; stopping", document_id)
+            return
         if not error.retryable:
             logger.info("document %s failed to index", document_id)
             _fail(lease, str(error))

@@ -81,19 +81,58 @@ def upload(*, client: openai.OpenAI, document: Document) -> tuple[str, bool]:
             "upload the file again.",
             retryable=False,
         )
+    if document.attempts > 1 or document.retries > 0:
+        # An earlier try may have been cut off after OpenAI stored the file (a timeout, a
+        # dropped connection, a killed worker): take that file instead of sending another.
+        sent = sent_before(client=client, document=document)
+        if sent is not None:
+            logger.info(
+                "document %s: an earlier try uploaded file %s; reusing it", document.pk, sent
+            )
+            return _record(client=client, document=document, file_id=sent), True
     with document.file.open("rb") as handle:
         data = handle.read()
     with provider_errors(refused="OpenAI refused this file"):
-        uploaded = client.files.create(file=(document.filename, data), purpose="assistants")
-    # Recorded at once, so that a retry reuses the upload instead of repeating it.
-    kept = Document.objects.filter(pk=document.pk).update(remote_file_id=uploaded.id)
+        # No SDK retries: a retry after a timeout would store the file once more; the task's
+        # own retry looks for the stored file first (above).
+        uploaded = client.with_options(max_retries=0).files.create(
+            file=(document.filename, data), purpose="assistants"
+        )
+    file_id = _record(client=client, document=document, file_id=uploaded.id)
+    logger.info("document %s: uploaded file %s (%s bytes)", document.pk, file_id, len(data))
+    return file_id, False
+
+
+def _record(*, client: openai.OpenAI, document: Document, file_id: str) -> str:
+    """Write the File's id on the row at once, so that a retry reuses it."""
+    kept = Document.objects.filter(pk=document.pk).update(remote_file_id=file_id)
     if not kept:
         with unless_missing():
-            client.files.delete(uploaded.id)
+            client.files.delete(file_id)
         raise IndexingError("The document was deleted.", retryable=False)
-    document.remote_file_id = uploaded.id
-    logger.info("document %s: uploaded file %s (%s bytes)", document.pk, uploaded.id, len(data))
-    return uploaded.id, False
+    document.remote_file_id = file_id
+    return file_id
+
+
+def sent_before(*, client: openai.OpenAI, document: Document) -> str | None:
+    """A File an earlier try of this document's upload left at OpenAI: same name and size,
+    stored after the document was uploaded here, referenced by no document. The newest wins
+    (others are orphans for reconciliation)."""
+    since = int(document.created_at.timestamp()) - 60  # clocks differ a little
+    referenced = set(
+        Document.objects.exclude(remote_file_id="").values_list("remote_file_id", flat=True)
+    )
+    with provider_errors():
+        for remote in client.files.list(purpose="assistants", order="desc", limit=100):
+            if remote.created_at < since:
+                break
+            if (
+                remote.filename == document.filename
+                and remote.bytes == document.size_bytes
+                and remote.id not in referenced
+            ):
+                return str(remote.id)
+    return None
 
 
 def attach(

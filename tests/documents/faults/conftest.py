@@ -39,7 +39,9 @@ def broker_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fault_env(tmp_path: Path, broker_dir: Path, db_proxy: DatabaseProxy, fake_openai) -> dict[str, str]:
+def fault_env(
+    tmp_path: Path, broker_dir: Path, db_proxy: DatabaseProxy, fake_openai
+) -> dict[str, str]:
     db = connection.settings_dict
     return {
         **os.environ,
@@ -141,9 +143,11 @@ def publish(broker_dir: Path) -> Callable[[int], None]:
         "store_processed": False,
     }
 
-    def send(document_id: int) -> None:
+    def send(document_id: int | None, *, task: Any = document_ingest) -> None:
+        """Publish `task` (routed as the settings say) with the document's id, if any."""
+        kwargs = {} if document_id is None else {"document_id": document_id}
         with Connection("filesystem://", transport_options=options) as conn:
-            document_ingest.apply_async(kwargs={"document_id": document_id}, connection=conn)
+            task.apply_async(kwargs=kwargs, connection=conn)
 
     return send
 

@@ -95,6 +95,5 @@ class DatabaseProxy:
             for sock in sockets:
                 with contextlib.suppress(OSError):
                     sock.close()
-            with self._lock:
-                with contextlib.suppress(ValueError):
-                    self._pairs.remove((client, upstream))
+            with self._lock, contextlib.suppress(ValueError):
+                self._pairs.remove((client, upstream))

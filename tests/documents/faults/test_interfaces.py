@@ -21,9 +21,7 @@ TEXT = "# Leave\n\nEvery employee has thirty days of paid leave per year.\n"
 
 
 @pytest.mark.django_db
-def test_retry_on_a_document_a_worker_is_processing_says_it_was_not_queued(
-    remote_corpus, people
-):
+def test_retry_on_a_document_a_worker_is_processing_says_it_was_not_queued(remote_corpus, people):
     share(remote_corpus, people)
     document = upload(remote_corpus, "leave.md", TEXT)
     assert jobs.claim(Document.objects.all(), pk=document.pk, states=INGEST) is not None

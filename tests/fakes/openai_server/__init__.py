@@ -14,7 +14,8 @@ Knobs (all restored by reset()):
     check_file_types     fail files whose extension file_search does not support
     clock                callable returning the integer timestamps to use
     models               ids /v1/models lists
-Helpers: fail_next(), fail_file_processing(), fail_next_response(), fail_next_run(),
+Helpers: fail_next(), slow_next() / drop_next() (carried out, then answered late / never),
+fail_file_processing(), fail_next_response(), fail_next_run(),
 queue_chat_reply(), queue_response_text(), queue_run_text(), requests / requests_to() (what was
 sent and answered).
 """

@@ -101,6 +101,17 @@ class _FailureRule:
     body: Any
 
 
+@dataclass
+class _AfterRule:
+    """Handle the request, then answer it late (`delay` seconds) or never (`drop`)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    times: int
+    delay: float
+    drop: bool
+
+
 def _compile(template: str) -> re.Pattern[str]:
     pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
     return re.compile(f"^/v1{pattern}$")
@@ -141,6 +152,7 @@ class FakeOpenAIServer:
         self.response_failures: deque[tuple[str, str]] = deque()
         self.run_failures: deque[tuple[str, str]] = deque()
         self._failures: list[_FailureRule] = []
+        self._after: list[_AfterRule] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -213,6 +225,38 @@ class FakeOpenAIServer:
                     method.upper(), re.compile(path_regex), status, times, headers or {}, body
                 )
             )
+
+    def slow_next(self, method: str, path_regex: str, seconds: float, times: int = 1) -> None:
+        """The next `times` requests matching are carried out at once (a file is stored, ...)
+        but answered `seconds` later: a client with a shorter timeout gives up on work done."""
+        self._after_rule(method, path_regex, times=times, delay=seconds, drop=False)
+
+    def drop_next(self, method: str, path_regex: str, times: int = 1) -> None:
+        """The next `times` requests matching are carried out, then the connection is closed
+        without an answer: the server died between doing the work and saying so."""
+        self._after_rule(method, path_regex, times=times, delay=0.0, drop=True)
+
+    def _after_rule(
+        self, method: str, path_regex: str, *, times: int, delay: float, drop: bool
+    ) -> None:
+        with self._lock:
+            self._after.append(
+                _AfterRule(method.upper(), re.compile(path_regex), times, delay, drop)
+            )
+
+    def after_dispatch(self, request: Request) -> tuple[float, bool]:
+        """(seconds to wait before answering, whether to drop the answer) for this request."""
+        with self._lock:
+            for rule in self._after:
+                if rule.method not in ("*", request.method) or not rule.pattern.search(
+                    request.path
+                ):
+                    continue
+                rule.times -= 1
+                if rule.times <= 0:
+                    self._after.remove(rule)
+                return rule.delay, rule.drop
+        return 0.0, False
 
     def fail_file_processing(
         self, pattern: str, code: str = "unsupported_file", message: str | None = None

@@ -82,8 +82,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raw_body=self._read_body(),
         )
         reply = app.dispatch(request)
-        if app.latency:
-            time.sleep(app.latency)
+        delay, drop = app.after_dispatch(request)
+        if app.latency or delay:
+            time.sleep(app.latency + delay)
+        if drop:
+            self.close_connection = True
+            return
         try:
             if isinstance(reply, StreamReply):
                 self._stream(reply, app.stream_delay)
