@@ -13,6 +13,7 @@ citations quote the text alone.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -21,10 +22,13 @@ from semantic_text_splitter import MarkdownSplitter, TextSplitter
 
 from documents.sections import (
     PATH_SEPARATOR,
+    Heading,
     clip,
     heading_paths,
     markdown_headings,
     markdown_tables,
+    plain_headings,
+    repeated_lines,
     rst_blocks,
     rst_headings,
     same_words,
@@ -92,10 +96,12 @@ def chunk_pages(
     overlap_tokens: int,
     markdown: bool = False,
     rst: bool = False,
+    plain: bool = False,
     title: str = "",
 ) -> list[TextChunk]:
     """The chunks of a document's pages. `title` (the document's name as people say it) leads
-    every chunk's context; reST is packed from whole blocks and sections (see `_units`)."""
+    every chunk's context; reST is packed from whole blocks and sections (see `_units`);
+    `plain` text (PDF, OCR, .txt) takes the headings a reader would see (`plain_headings`)."""
     if max_tokens < 16:
         raise ValueError("max_tokens must be at least 16")
     if not 0 <= overlap_tokens < max_tokens // 2:
@@ -104,7 +110,8 @@ def chunk_pages(
     if not pages:
         return []
     splitter_class = MarkdownSplitter if markdown else TextSplitter
-    units = _units(pages, rst=rst)
+    headings = _headings(pages, markdown=markdown, rst=rst, plain=plain)
+    units = _units(pages, rst=rst, plain=plain, headings=headings)
     unit_tokens = _count_tokens(tokenizer, [unit.text for unit in units])
     # What the rest of a section costs, from each heading: a section that fits whole in what is
     # left of the budget joins the chunk; one that does not starts a new chunk.
@@ -199,25 +206,64 @@ def chunk_pages(
                 replace(chunk, text=piece, char_start=start, char_end=start + len(piece),
                         token_count=piece_count)
             )  # fmt: skip
-    return with_context(result, pages=pages, markdown=markdown, rst=rst, title=title)
+    return with_context(
+        result,
+        pages=pages,
+        headings=headings,
+        markdown=markdown,
+        markup_headings=markdown or rst,
+        title=title,
+    )
 
 
-def _units(pages: Sequence[PageText], *, rst: bool) -> list[_Unit]:
-    """Whole pages, except reST: its blocks, so that a literal block stays with the paragraph
-    that introduces it, a definition with its term, and a section starts a chunk where it can
-    (semantic-text-splitter cuts plain text at any blank line)."""
-    if not rst:
-        return [_Unit(page, page.char_start, page.char_start + len(page.text)) for page in pages]
-    units: list[_Unit] = []
-    for page in pages:
-        titles = {h.offset for h in rst_headings(page.text, base=page.char_start)}
-        for start, end in rst_blocks(page.text):
-            first = page.char_start + start
-            # A title block begins at its title, or at the overline one line above it.
-            second_line = page.text.find("\n", start) + 1 or end
-            opens = any(first <= t <= page.char_start + second_line for t in titles)
-            units.append(_Unit(page, first, page.char_start + end, heading=opens))
-    return units
+def _headings(
+    pages: Sequence[PageText], *, markdown: bool, rst: bool, plain: bool
+) -> list[Heading]:
+    if markdown or rst:
+        find = markdown_headings if markdown else rst_headings
+        return [h for page in pages for h in find(page.text, base=page.char_start)]
+    if plain:
+        repeated = repeated_lines([page.text for page in pages])
+        return [
+            h
+            for page in pages
+            for h in plain_headings(page.text, base=page.char_start, repeated=repeated)
+        ]
+    return []
+
+
+def _units(
+    pages: Sequence[PageText], *, rst: bool, plain: bool, headings: Sequence[Heading]
+) -> list[_Unit]:
+    """Whole pages (Markdown: its splitter cuts at headings itself), except reST, cut into its
+    blocks, so that a literal block stays with the paragraph that introduces it and a
+    definition with its term, and plain text, cut at its headings; a heading then starts a
+    chunk where it can (semantic-text-splitter cuts plain text at any blank line)."""
+    if rst:
+        titles = {h.offset for h in headings}
+        units: list[_Unit] = []
+        for page in pages:
+            for start, end in rst_blocks(page.text):
+                first = page.char_start + start
+                # A title block begins at its title, or at the overline one line above it.
+                second_line = page.text.find("\n", start) + 1 or end
+                opens = any(first <= t <= page.char_start + second_line for t in titles)
+                units.append(_Unit(page, first, page.char_start + end, heading=opens))
+        return units
+    if plain and headings:
+        units = []
+        for page in pages:
+            page_end = page.char_start + len(page.text)
+            cuts = [h.offset for h in headings if page.char_start < h.offset < page_end]
+            bounds = [page.char_start, *cuts, page_end]
+            for start, end in itertools.pairwise(bounds):
+                piece = page.text[start - page.char_start : end - page.char_start]
+                if piece.strip():
+                    units.append(
+                        _Unit(page, start, start + len(piece.rstrip()), heading=start in cuts)
+                    )
+        return units
+    return [_Unit(page, page.char_start, page.char_start + len(page.text)) for page in pages]
 
 
 def _document_slice(pages: Sequence[PageText], start: int, end: int) -> str:
@@ -237,15 +283,14 @@ def with_context(
     chunks: Sequence[TextChunk],
     *,
     pages: Sequence[PageText],
+    headings: Sequence[Heading],
     markdown: bool,
-    rst: bool,
+    markup_headings: bool = False,
     title: str = "",
 ) -> list[TextChunk]:
     """The chunks with where each starts: the document's title, a sheet's name and the heading
     path in effect there, and, for a chunk that starts among a Markdown table's rows, the
     table's header row (its columns' names) on a line of its own."""
-    find = markdown_headings if markdown else rst_headings if rst else None
-    headings = [h for page in pages for h in find(page.text, base=page.char_start)] if find else []
     paths = heading_paths(headings, [chunk.char_start for chunk in chunks])
     tables = (
         [t for page in pages for t in markdown_tables(page.text, base=page.char_start)]
@@ -254,6 +299,9 @@ def with_context(
     )
     # Slide and line-range labels only say where a page is; a sheet's name says what it holds.
     sheets = {page.number: page.label for page in pages if page.label.startswith("Sheet: ")}
+    # Markup that opens with a heading has named itself: the file's name adds nothing then.
+    if markup_headings and headings and not pages[0].text[: headings[0].offset].strip():
+        title = ""
     result = []
     for chunk, path in zip(chunks, paths, strict=True):
         sheet = sheets.get(chunk.page_start, "").removeprefix("Sheet: ")

@@ -24,6 +24,7 @@ _MARKUP = re.compile(r"[*_`]+|\[([^\]]*)\]\([^)]*\)")
 _TABLE_DELIMITER = re.compile(r"^ {0,3}\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 MAX_HEADER_CHARS = 160
+_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,11 @@ def rst_blocks(text: str) -> list[tuple[int, int]]:
 
 
 def document_title(filename: str) -> str:
-    """A document's name as people would say it: "2022_Q3_AAPL.pdf" -> "2022 Q3 AAPL"."""
+    """A document's name as people would say it: "2022_Q3_AAPL.pdf" -> "2022 Q3 AAPL"; empty
+    for a name with no word in it ("4983.txt", "0001-22.pdf"), which says nothing."""
     stem = filename.rsplit(".", 1)[0] if "." in filename.strip(".") else filename
-    return " ".join(re.sub(r"[_\-.]+", " ", stem).split())[:MAX_CONTEXT_CHARS]
+    title = " ".join(re.sub(r"[_\-.]+", " ", stem).split())[:MAX_CONTEXT_CHARS]
+    return title if _WORD.search(title) else ""
 
 
 def same_words(first: str, second: str) -> bool:
@@ -182,3 +185,99 @@ def same_words(first: str, second: str) -> bool:
         return re.findall(r"\w+", text.lower())
 
     return words(first) == words(second)
+
+
+# Headings of text without markup (PDF, plain text): what a reader takes for one from the line
+# alone. Numbered parts ("Part II", "Item 1A.", "Chapter 3") open the highest levels; a line in
+# capitals, then a short line in title case between paragraphs, the next ones.
+_NUMBERED = re.compile(
+    r"^(part|item|chapter|section|article|appendix|annex|note)\s+([0-9]{1,3}|[ivxlc]{1,6})[a-z]?\b[.:]?",
+    re.IGNORECASE,
+)
+_NUMBERED_LEVEL = {"part": 1, "chapter": 1, "appendix": 1, "annex": 1, "note": 3}
+# A table of contents' line ("Risk Factors 20"), an amount, a page number.
+_ENDS_IN_NUMBER = re.compile(r"\s\d[\d,.]*$")
+# A line seen this often in one document is a running header or a table's column heading.
+REPEATED_LINE = 3
+_SMALL_WORDS = frozenset(
+    "a an and as at but by for from in into of on or per the to with vs via its their our".split()
+)
+_MAX_PLAIN_HEADING = 100
+
+
+def plain_headings(
+    text: str, *, base: int = 0, repeated: frozenset[str] = frozenset()
+) -> list[Heading]:
+    """Headings of a page of plain text; `repeated` are lines that recur through the document
+    (running headers, column headings: see `repeated_lines`), which are never headings."""
+    headings: list[Heading] = []
+    lines = text.split("\n")
+    offset = base
+    previous = ""
+    for i, raw in enumerate(lines):
+        line = " ".join(raw.split())
+        level = (
+            0
+            if line in repeated
+            else _plain_heading_level(line, previous=previous, following=_next_line(lines, i))
+        )
+        if level:
+            headings.append(Heading(offset, level, line.rstrip(":")))
+        if line:
+            previous = line
+        offset += len(raw) + 1
+    return headings
+
+
+def _next_line(lines: Sequence[str], i: int) -> str:
+    for line in lines[i + 1 : i + 4]:
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _plain_heading_level(line: str, *, previous: str, following: str) -> int:
+    if (
+        not 3 <= len(line) <= _MAX_PLAIN_HEADING
+        or line.startswith("(")
+        or line.endswith((",", ";"))
+        or any(mark in line for mark in "|$€£¥%☐☒")
+        or _ENDS_IN_NUMBER.search(line)
+        or line.rsplit(None, 1)[-1].lower() in _SMALL_WORDS
+    ):
+        return 0
+    words = line.split()
+    letters = sum(ch.isalpha() for ch in line)
+    if letters < 0.6 * len(line.replace(" ", "")):
+        return 0  # table rows, figures, page numbers
+    numbered = _NUMBERED.match(line)
+    if numbered and len(words) <= 16:
+        return _NUMBERED_LEVEL.get(numbered.group(1).lower(), 2)
+    if line.endswith((".", ":", "?", "!")) or ": " in line or not following:
+        return 0
+    alpha = [ch for ch in line if ch.isalpha()]
+    if len(words) >= 2 and all(ch.isupper() for ch in alpha):
+        return 3
+    # Title case between paragraphs: the line before ended a sentence (or a table row: it ends
+    # in a figure), the next one starts one.
+    long_words = [w for w in words if w.strip("()—–-").lower() not in _SMALL_WORDS]
+    if (
+        2 <= len(words) <= 10
+        and long_words
+        and all(w[0].isupper() or not w[0].isalpha() for w in long_words)
+        and (not previous or previous.endswith((".", ":", "?", "!", ")")) or previous[-1].isdigit())
+        and following[:1].isupper()
+    ):
+        return 4
+    return 0
+
+
+def repeated_lines(texts: Sequence[str]) -> frozenset[str]:
+    """Lines that occur REPEATED_LINE times or more across a document's pages."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for raw in text.split("\n"):
+            line = " ".join(raw.split())
+            if line:
+                counts[line] = counts.get(line, 0) + 1
+    return frozenset(line for line, count in counts.items() if count >= REPEATED_LINE)

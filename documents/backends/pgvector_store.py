@@ -124,6 +124,7 @@ class PgvectorBackend:
             markdown=markup == "markdown",
             # reST reaches us as plain text; its titles are its headings.
             rst=markup == "text" and document.filename.lower().endswith((".rst", ".rest")),
+            plain=markup == "text" and document.parser in PLAIN_HEADING_PARSERS,
             title=document_title(document.filename),
         )
         if not chunks:
@@ -276,6 +277,11 @@ class PgvectorBackend:
             )
             for row in rows
         ]
+
+
+# Formats whose text has headings only as a reader sees them (spreadsheets have none: their rows
+# would look like headings).
+PLAIN_HEADING_PARSERS = frozenset({"pdf", "image", "text"})
 
 
 def embedding_text(chunk: TextChunk) -> str:

@@ -299,7 +299,7 @@ def test_a_chunk_that_starts_among_table_rows_names_the_columns(tokenizer):
     assert first.context == "Options"  # its own text holds the header row
 
 
-def test_the_document_title_leads_the_context_unless_the_first_heading_repeats_it(tokenizer):
+def test_the_file_name_leads_the_context_unless_the_document_opens_with_a_heading(tokenizer):
     def contexts(title: str) -> set[str]:
         chunks = chunk_pages(
             layout_pages([MANUAL]),
@@ -311,8 +311,17 @@ def test_the_document_title_leads_the_context_unless_the_first_heading_repeats_i
         )
         return {c.context for c in chunks}
 
-    assert "Hatch manual > Guide > Install > Linux" in contexts("Hatch manual")
-    assert "Guide > Install > Linux" in contexts("guide")
+    assert "Guide > Install > Linux" in contexts("Hatch manual")  # "# Guide" names it
+    untitled = "Some words first.\n\n" + MANUAL
+    chunks = chunk_pages(
+        layout_pages([untitled]),
+        tokenizer=tokenizer,
+        max_tokens=16,
+        overlap_tokens=0,
+        markdown=True,
+        title="Hatch manual",
+    )
+    assert "Hatch manual > Guide > Install > Linux" in {c.context for c in chunks}
     plain = chunk_pages(
         layout_pages(["Net sales grew by eight percent."]),
         tokenizer=tokenizer,
@@ -327,3 +336,64 @@ def test_a_file_name_reads_as_a_title():
     assert document_title("2022_Q3_AAPL.pdf") == "2022 Q3 AAPL"
     assert document_title("how-to_env-select.md") == "how to env select"
     assert document_title("README") == "README"
+    assert document_title("4983.txt") == ""  # a number names nothing
+
+
+REPORT_PAGES = [
+    """Northwind Traders
+TABLE OF CONTENTS
+Item 1. Financial Statements 3
+Item 2. Management's Discussion and Analysis 9
+Northwind Traders | Quarterly report | 1""",
+    """Northwind Traders
+PART I — FINANCIAL INFORMATION
+Item 2. Management's Discussion and Analysis
+Three Months Ended Nine Months Ended
+Net sales 1,204 1,150 3,610 3,402
+Gross margin 402 388 1,190 1,101
+Liquidity and Capital Resources
+The company held 2,310 million in cash and marketable securities at the end of the quarter,
+enough to fund its operations and the announced buyback programme for the next twelve months.
+Northwind Traders | Quarterly report | 2""",
+    """Northwind Traders
+Three Months Ended Nine Months Ended
+Services 310 290 905 870
+Critical Accounting Estimates
+Estimates of inventory reserves rely on expected demand, which was revised in the quarter.
+Northwind Traders | Quarterly report | 3""",
+]
+
+
+def test_plain_text_takes_the_headings_a_reader_sees(tokenizer):
+    from documents.sections import plain_headings, repeated_lines
+
+    repeated = repeated_lines(REPORT_PAGES)
+    titles = [
+        h.title for page in REPORT_PAGES for h in plain_headings(page, repeated=repeated)
+    ]
+    assert titles == [
+        "TABLE OF CONTENTS",
+        "PART I — FINANCIAL INFORMATION",
+        "Item 2. Management's Discussion and Analysis",
+        "Liquidity and Capital Resources",
+        "Critical Accounting Estimates",
+    ]  # not the running header, the column headings, table rows or contents lines
+
+
+def test_a_pdf_chunk_carries_the_section_it_sits_in(tokenizer):
+    chunks = chunk_pages(
+        layout_pages(REPORT_PAGES),
+        tokenizer=tokenizer,
+        max_tokens=40,
+        overlap_tokens=0,
+        plain=True,
+        title="Northwind Q3",
+    )
+    cash = next(c for c in chunks if "2,310 million" in c.text)
+    assert cash.context.endswith(
+        "PART I — FINANCIAL INFORMATION > Item 2. Management's Discussion and Analysis"
+        " > Liquidity and Capital Resources"
+    )
+    assert cash.context.startswith(("Northwind Q3 >", "\N{HORIZONTAL ELLIPSIS}"))
+    reserves = next(c for c in chunks if "inventory reserves" in c.text)
+    assert reserves.context.endswith("Item 2. Management's Discussion and Analysis > Critical Accounting Estimates")
