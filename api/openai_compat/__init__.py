@@ -16,7 +16,16 @@ from ninja import NinjaAPI
 
 from api.auth import TokenAuth
 from api.errors import install_error_handlers, with_json_method_errors
-from api.openai_compat import assistants, completions, corpora, files, threads, vector_stores
+from api.openai_compat import (
+    assistants,
+    completions,
+    conversations,
+    corpora,
+    files,
+    responses,
+    threads,
+    vector_stores,
+)
 from api.openai_compat.errors import render_error, unknown_endpoint
 
 api = NinjaAPI(
@@ -30,6 +39,8 @@ api = NinjaAPI(
 install_error_handlers(api, render_error)
 api.add_router("", corpora.router)
 api.add_router("", completions.router)
+api.add_router("", responses.router)
+api.add_router("", conversations.router)
 for module in (assistants, threads, vector_stores, files):  # Assistants v2 (legacy clients)
     api.add_router("", module.router)
 urls = with_json_method_errors(api.urls, render_error)
