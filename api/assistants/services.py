@@ -36,7 +36,6 @@ from chat.services import (
     AskEvent,
     AskFailed,
     AskStarted,
-    AskStopped,
     conversation_add_turns,
 )
 from chat.services import conversation_delete as chat_conversation_delete
@@ -285,15 +284,6 @@ def run_execute(
                 yield event
                 yield RunAnswered(run=run, message=message)
                 return
-            elif isinstance(event, AskStopped):
-                run.status = RunStatus.CANCELLED
-                run.failed_at = timezone.now()
-                run.answer = event.message
-                run.save(update_fields=["status", "failed_at", "answer"])
-                finished = True
-                yield event
-                yield RunAnswered(run=run, message=None)
-                return
             elif isinstance(event, AskFailed):
                 _run_fail(run=run, answer=event.message, code=event.code)
                 finished = True
@@ -301,16 +291,24 @@ def run_execute(
                 yield RunAnswered(run=run, message=None)
                 return
             yield event
+        # The answer stopped without an outcome (someone pressed Stop in the web UI).
+        _run_cancel(run)
+        finished = True
+        yield RunAnswered(run=run, message=None)
     except ValidationError:
         _run_fail(run=run, answer=None, code="invalid_prompt", validation=True)
         finished = True
         raise
     finally:
         if not finished:
-            run.status = RunStatus.CANCELLED
-            run.failed_at = timezone.now()
-            run.save(update_fields=["status", "failed_at"])
-            logger.info("run %s cancelled: the client went away", run.pk)
+            _run_cancel(run)
+
+
+def _run_cancel(run: ThreadRun) -> None:
+    run.status = RunStatus.CANCELLED
+    run.failed_at = timezone.now()
+    run.save(update_fields=["status", "failed_at"])
+    logger.info("run %s cancelled before its answer was complete", run.pk)
 
 
 def run_answer_text(run: ThreadRun, answer: Message) -> tuple[str, list[dict[str, Any]]]:
