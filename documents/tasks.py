@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from documents import jobs, services
-from documents.services import reindexing
+from documents.services import reindexing, remote
 
 logger = logging.getLogger(__name__)
 
@@ -130,3 +130,8 @@ def corpus_reindex_run(*, reindex_id: int) -> None:
 @shared_task(ignore_result=True)
 def corpus_reindexes_requeue_stale() -> None:
     reindexing.corpus_reindexes_requeue_stale()
+
+
+@shared_task(ignore_result=True)
+def corpora_reconcile_remote() -> None:
+    remote.corpora_reconcile_remote()

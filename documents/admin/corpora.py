@@ -27,6 +27,7 @@ from documents.admin.corpus_forms import (
     reindexes_locally,
 )
 from documents.admin.deletion import IndexAwareDeletion
+from documents.backends.base import IndexingError
 from documents.models import (
     Chunk,
     Corpus,
@@ -36,7 +37,7 @@ from documents.models import (
     DocumentStatus,
     Page,
 )
-from documents.services import reindexing
+from documents.services import reindexing, remote
 
 
 @admin.register(Corpus)
@@ -53,7 +54,7 @@ class CorpusAdmin(IndexAwareDeletion[Corpus]):
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [CorpusMembershipInline, CorpusReindexInline]
-    actions = ["refresh_remote_usage"]
+    actions = ["refresh_remote_usage", "reconcile_remote", "recreate_missing_store"]
     # Fields a subclass adds to the "Corpus" fieldset (the chat app adds the answer strategy).
     answering_fields: Sequence[str] = ()
 
@@ -265,6 +266,35 @@ class CorpusAdmin(IndexAwareDeletion[Corpus]):
             else:
                 messages.success(request, f"{corpus}: {filesizeformat(usage)} at OpenAI.")
 
+    @admin.action(description="Remove OpenAI files no document references")
+    def reconcile_remote(self, request: HttpRequest, queryset: QuerySet[Corpus]) -> None:
+        for corpus in queryset:
+            try:
+                report = remote.corpus_reconcile_remote(corpus=corpus, recreate_missing=False)
+            except (IndexingError, ValidationError) as error:
+                messages.error(request, f"{corpus}: not checked: {' '.join(_messages(error))}")
+                continue
+            level = messages.WARNING if report.store_missing else messages.SUCCESS
+            messages.add_message(request, level, f"{corpus}: {report.summary()}")
+
+    @admin.action(description="Recreate missing OpenAI vector stores")
+    def recreate_missing_store(self, request: HttpRequest, queryset: QuerySet[Corpus]) -> None:
+        for corpus in queryset:
+            try:
+                missing = remote.corpus_remote_store_missing(corpus=corpus)
+            except (IndexingError, ValidationError) as error:
+                messages.error(request, f"{corpus}: not checked: {' '.join(_messages(error))}")
+                continue
+            if not missing:
+                messages.info(request, f"{corpus}: its vector store exists; nothing to do.")
+                continue
+            queued = remote.corpus_recreate_remote_store(corpus=corpus)
+            messages.success(
+                request,
+                f"{corpus}: a new vector store is being built; {queued} documents queued to "
+                "upload again from their stored originals.",
+            )
+
     def get_urls(self) -> list[Any]:
         return [
             path(
@@ -310,3 +340,7 @@ class CorpusAdmin(IndexAwareDeletion[Corpus]):
             "title": "Adopt an OpenAI vector store",
         }
         return TemplateResponse(request, "admin/documents/corpus/adopt.html", context)
+
+
+def _messages(error: Exception) -> list[str]:
+    return list(error.messages) if isinstance(error, ValidationError) else [str(error)]

@@ -15,6 +15,22 @@ from documents.providers import ProviderFailure, ProviderNotConfigured, classify
 logger = logging.getLogger(__name__)
 
 
+class RemoteStoreMissing(IndexingError):
+    """The corpus's vector store no longer exists at the provider (deleted by someone, or
+    expired under an expiry policy). Not retried as it is: the store must be recreated
+    (documents/services/remote.py)."""
+
+    def __init__(self, store_id: str) -> None:
+        super().__init__(
+            f"The corpus's OpenAI vector store {store_id} no longer exists (it was deleted, or "
+            "expired under its expiry policy). An administrator can recreate it from the "
+            'stored originals: in the admin, select the corpus and run "Recreate missing '
+            'OpenAI vector stores".',
+            retryable=False,
+        )
+        self.store_id = store_id
+
+
 def indexing_error(failure: ProviderFailure, *, service: str, refused: str = "") -> IndexingError:
     """`service` names the server ("OpenAI", "The embeddings server"); `refused` opens the
     sentence for a request refused as it is (default: "<service> refused the request")."""

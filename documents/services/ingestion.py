@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from documents import jobs
 from documents.backends.base import IndexingError, get_backend
+from documents.backends.failures import RemoteStoreMissing
 from documents.models import Document, DocumentStage, DocumentStatus, Page
 from documents.parsing import ParsedPage, ParseError, parse_file
 from documents.services.files import delete_files, local_copy
@@ -137,6 +139,8 @@ def document_ingest(*, document_id: int, claim_token: str = "") -> None:
     except ParseError as error:
         logger.info("document %s failed to parse: %s", document_id, error.code)
         _fail(lease, str(error))
+    except RemoteStoreMissing as error:
+        _store_missing(lease, document, error)
     except IndexingError as error:
         if not lease.held():
             # Deleting the document removed its file at OpenAI under the worker's feet.
@@ -167,6 +171,26 @@ def document_ingest(*, document_id: int, claim_token: str = "") -> None:
 
 def _fail(lease: jobs.Lease, reason: str) -> None:
     lease.fail(reason, stage=DocumentStage.NONE)
+
+
+def _store_missing(lease: jobs.Lease, document: Document, error: RemoteStoreMissing) -> None:
+    """The corpus's vector store vanished: recreate it (OPENAI_RECREATE_MISSING_STORES) and
+    run this document again at once, or fail it with what the administrator can do."""
+    logger.warning(
+        "document %s: vector store %s of corpus %s is missing",
+        document.pk,
+        error.store_id,
+        document.corpus_id,
+    )
+    if not settings.OPENAI_RECREATE_MISSING_STORES:
+        _fail(lease, str(error))
+        return
+    from documents.services.remote import corpus_recreate_remote_store
+
+    corpus_recreate_remote_store(corpus=document.corpus, store_id=error.store_id)
+    with transaction.atomic():
+        if lease.requeue(attempts=F("attempts") - 1, stage=DocumentStage.NONE):
+            enqueue_ingest(document.pk)
 
 
 def _retry_later(lease: jobs.Lease, document: Document, error: IndexingError) -> None:

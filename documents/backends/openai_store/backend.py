@@ -128,6 +128,17 @@ class OpenAIVectorStoreBackend:
         if store_id:
             self.refresh_usage(corpus=document.corpus)
 
+    def remove_store_file(self, *, vector_store_id: str, file_id: str) -> None:
+        """Detach a File from the store and delete it (reconciliation of orphans); what is
+        already gone is done."""
+        client = self._openai()
+        with provider_errors():
+            with unless_missing():
+                client.vector_stores.files.delete(file_id, vector_store_id=vector_store_id)
+            with unless_missing():
+                client.files.delete(file_id)
+        logger.info("vector store %s: removed orphan file %s", vector_store_id, file_id)
+
     # --- usage --------------------------------------------------------------------------------
 
     def store_usage_bytes(self, *, corpus: Corpus) -> int | None:

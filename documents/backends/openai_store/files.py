@@ -14,7 +14,7 @@ import openai
 from django.conf import settings
 
 from documents.backends.base import IndexingError, ProgressCallback
-from documents.backends.failures import provider_errors
+from documents.backends.failures import RemoteStoreMissing, provider_errors
 from documents.models import Corpus, Document, DocumentStage
 from documents.providers import reported_failure
 
@@ -153,15 +153,19 @@ def attach(
             # A failed run is only retried (server_error) by attaching the file afresh.
             with unless_missing():
                 files.delete(file_id, vector_store_id=store_id)
-    raw = files.with_raw_response.create(
-        store_id,
-        file_id=file_id,
-        attributes={
-            "docent_document_id": str(document.pk),
-            "docent_corpus_id": str(document.corpus_id),
-            "filename": document.filename,
-        },
-    )
+    try:
+        raw = files.with_raw_response.create(
+            store_id,
+            file_id=file_id,
+            attributes={
+                "docent_document_id": str(document.pk),
+                "docent_corpus_id": str(document.corpus_id),
+                "filename": document.filename,
+            },
+        )
+    except openai.NotFoundError:
+        raise_if_store_missing(client=client, store_id=store_id)
+        raise
     logger.info("document %s: attached file %s to store %s", document.pk, file_id, store_id)
     return raw.parse(), _poll_seconds(raw.headers)
 
@@ -226,6 +230,15 @@ def check_processed(*, document: Document, vs_file: VectorStoreFile) -> None:
         )
     if vs_file.status != "completed":
         raise IndexingError("OpenAI cancelled processing of this file; will retry.", retryable=True)
+
+
+def raise_if_store_missing(*, client: openai.OpenAI, store_id: str) -> None:
+    """After a 404: RemoteStoreMissing if it is the vector store itself that is gone."""
+    try:
+        client.vector_stores.retrieve(store_id)
+    except openai.NotFoundError as error:
+        logger.warning("vector store %s no longer exists at OpenAI", store_id)
+        raise RemoteStoreMissing(store_id) from error
 
 
 @contextlib.contextmanager

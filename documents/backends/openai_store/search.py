@@ -8,15 +8,16 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import openai
 from django.db.models import Q
 
 from documents.backends.base import SearchHit
 from documents.backends.failures import provider_errors
+from documents.backends.openai_store.files import raise_if_store_missing
 from documents.models import Corpus, Document, DocumentStatus
 from documents.passages import PageMap
 
 if TYPE_CHECKING:
-    import openai
     from openai.types import VectorStoreSearchResponse
 
 logger = logging.getLogger(__name__)
@@ -28,11 +29,15 @@ _MAX_SEARCH_RESULTS = 50
 def search_store(*, client: openai.OpenAI, corpus: Corpus, query: str, k: int) -> list[SearchHit]:
     started = time.perf_counter()
     with provider_errors():
-        page = client.vector_stores.search(
-            corpus.vector_store_id,
-            query=query,
-            max_num_results=max(1, min(k, _MAX_SEARCH_RESULTS)),
-        )
+        try:
+            page = client.vector_stores.search(
+                corpus.vector_store_id,
+                query=query,
+                max_num_results=max(1, min(k, _MAX_SEARCH_RESULTS)),
+            )
+        except openai.NotFoundError:
+            raise_if_store_missing(client=client, store_id=corpus.vector_store_id)
+            raise
     results = list(page.data)
     documents = _ResultDocuments(corpus, results)
     maps: dict[int, PageMap] = {}
