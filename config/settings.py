@@ -303,7 +303,7 @@ HOUSEKEEPING_QUEUE = env_str("HOUSEKEEPING_QUEUE", "housekeeping")
 CELERY_TASK_ROUTES = {
     "documents.tasks.documents_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
     "documents.tasks.corpus_reindexes_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
-    "documents.tasks.corpus_reconcile_remote": {"queue": HOUSEKEEPING_QUEUE},
+    "documents.tasks.corpora_reconcile_remote": {"queue": HOUSEKEEPING_QUEUE},
     "evaluation.tasks.provenance_purge": {"queue": HOUSEKEEPING_QUEUE},
     "evaluation.tasks.evaluation_runs_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
 }
@@ -339,6 +339,17 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")  # empty = https://api.openai.com/v1
 OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 60.0)
 OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
+# How often every corpus's OpenAI vector store is checked for files no document references
+# (removed) and for having vanished (reported, or recreated as below); 0 = never.
+OPENAI_RECONCILE_INTERVAL_SECONDS = env_int("OPENAI_RECONCILE_INTERVAL_SECONDS", 24 * 3600)
+if OPENAI_RECONCILE_INTERVAL_SECONDS:
+    CELERY_BEAT_SCHEDULE["openai-reconcile"] = {
+        "task": "documents.tasks.corpora_reconcile_remote",
+        "schedule": float(OPENAI_RECONCILE_INTERVAL_SECONDS),
+    }
+# A corpus whose vector store no longer exists at OpenAI (deleted, or expired) is rebuilt from
+# the stored originals at once instead of waiting for an administrator.
+OPENAI_RECREATE_MISSING_STORES = env_bool("OPENAI_RECREATE_MISSING_STORES", False)
 
 # --- Local models: embeddings -------------------------------------------------------------------
 
