@@ -1,4 +1,4 @@
-"""Request ids for the HTTP APIs, as OpenAI's `x-request-id`.
+"""Request ids for the HTTP APIs, as OpenAI's `x-request-id`; trailing-slash paths answered.
 
 Every response gets an ``x-request-id: req_<32 hex>`` header (the OpenAI SDKs expose it as
 ``response._request_id`` / ``error.request_id``), and each /v1 and /api request is logged once
@@ -21,9 +21,11 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.urls import Resolver404, resolve
+from django.utils.decorators import sync_and_async_middleware
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
@@ -69,26 +71,24 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         if self.async_mode:
             return self.__acall__(request)
-        started, reset = self._start(request)
-        try:
-            response = self.get_response(request)
-            assert not isinstance(response, Awaitable)
-            return self._finish(request, response, started)
-        finally:
-            current_request_id.reset(reset)
+        started = self._start(request)
+        response = self.get_response(request)
+        assert not isinstance(response, Awaitable)
+        return self._finish(request, response, started)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        started, reset = self._start(request)
-        try:
-            response = await self.get_response(request)  # type: ignore[misc]
-            return self._finish(request, response, started)
-        finally:
-            current_request_id.reset(reset)
+        started = self._start(request)
+        response = await self.get_response(request)  # type: ignore[misc]
+        return self._finish(request, response, started)
 
-    def _start(self, request: HttpRequest) -> tuple[float, contextvars.Token[str]]:
+    def _start(self, request: HttpRequest) -> float:
         request_id = request_id_new()
         request.request_id = request_id  # type: ignore[attr-defined]
-        return time.monotonic(), current_request_id.set(request_id)
+        # Not reset on the way out: Django logs "Not Found" and "Internal Server Error" after
+        # the middleware has returned, and those lines should carry the id too. Each request
+        # sets its own (an ASGI request runs in its own task, so in its own context).
+        current_request_id.set(request_id)
+        return time.monotonic()
 
     def _finish(
         self, request: HttpRequest, response: HttpResponseBase, started: float
@@ -112,3 +112,46 @@ class RequestIdMiddleware:
                 f" (client id {client_id})" if client_id else "",
             )
         return response
+
+
+def _catch_all(path: str) -> bool:
+    """Whether `path` only reaches an API's "unknown endpoint" answer."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return True
+    return getattr(match.func, "__name__", "") == "unknown_endpoint"
+
+
+@sync_and_async_middleware
+def trailing_slash_middleware(get_response: Callable[..., Any]) -> Callable[..., Any]:
+    """``/v1/models/`` answers as ``/v1/models`` does (and so for every /v1 and /api path).
+
+    The SDKs never add a slash, but hand-written clients and some tools do (DEVONthink asks for
+    ``/v1/models/``). OpenAI itself answers those with a 404; answering them is kinder and
+    costs nothing. Never a redirect: many clients turn a redirected POST into a GET, and a
+    browser refuses a redirect in answer to a CORS preflight.
+    """
+
+    def rewrite(request: HttpRequest) -> None:
+        path = request.path_info
+        if len(path) > 5 and path.endswith("/") and _API_PATH.match(path):
+            stripped = path.rstrip("/")
+            if _catch_all(path) and not _catch_all(stripped):
+                cut = len(path) - len(stripped)
+                request.path_info = stripped
+                request.path = request.path[:-cut]
+
+    if iscoroutinefunction(get_response):
+
+        async def async_middleware(request: HttpRequest) -> Any:
+            rewrite(request)
+            return await get_response(request)
+
+        return async_middleware
+
+    def middleware(request: HttpRequest) -> Any:
+        rewrite(request)
+        return get_response(request)
+
+    return middleware

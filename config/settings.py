@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every response (a CORS preflight, a redirect, an error) has x-request-id.
     "api.middleware.RequestIdMiddleware",
+    # /v1/models/ answers as /v1/models does (and so for every /v1 and /api path).
+    "api.middleware.trailing_slash_middleware",
     # Before CommonMiddleware, as django-cors-headers asks: preflights are answered here.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
