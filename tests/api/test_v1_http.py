@@ -210,7 +210,7 @@ def test_v1_errors_use_openais_codes(plaintext):
     assert wrong["message"] == "Invalid method for URL (DELETE /v1/models)."
 
 
-# --- system_fingerprint -----------------------------------------------------------------------------
+# --- system_fingerprint ------------------------------------------------------------------------
 
 
 def test_system_fingerprint_is_left_out_not_null(sdk):
