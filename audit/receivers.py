@@ -76,7 +76,7 @@ def _connect_axes() -> None:
 
     # Importing axes.signals loads its models, which needs the app installed.
     if not apps.is_installed("axes"):
-        logger.warning("django-axes is not in INSTALLED_APPS: lockouts are not audited")
+        logger.debug("django-axes is not in INSTALLED_APPS: lockouts are not audited")
         return
     from axes.signals import user_locked_out
 

@@ -13,7 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.context import origin
+from audit.context import current_request, origin
 from audit.models import Action, AuditEvent
 
 if TYPE_CHECKING:
@@ -64,22 +64,30 @@ def audit_record(
     return event
 
 
-def audit_export_lines(*, events: QuerySet[AuditEvent], request: HttpRequest) -> Iterator[str]:
-    """The events as JSON lines, oldest first. The export is itself recorded, with the filter
-    that chose the events, before the first line is produced."""
-    count = events.count()
-    audit_record(
+def audit_export(
+    *, what: str, fmt: str, count: int, request: HttpRequest | None = None
+) -> AuditEvent:
+    """Record an export (of the audit log, answer provenance, ...) by whoever is making the
+    current request, with the filter in its query string."""
+    request = request if request is not None else current_request()
+    return audit_record(
         action=Action.EXPORTED,
-        target_type="auditevent",
-        target_label=f"{count} audit events",
+        target_type="export",
+        target_label=f"{what}: {count} rows",
         details={
-            "what": "audit log",
-            "format": "jsonl",
-            "events": count,
-            "filter": request.GET.urlencode(),
+            "what": what,
+            "format": fmt,
+            "rows": count,
+            "filter": request.GET.urlencode() if request is not None else "",
         },
         request=request,
     )
+
+
+def audit_export_lines(*, events: QuerySet[AuditEvent], request: HttpRequest) -> Iterator[str]:
+    """The events as JSON lines, oldest first. The export is itself recorded, with the filter
+    that chose the events, before the first line is produced."""
+    audit_export(what="audit log", fmt="jsonl", count=events.count(), request=request)
     for event in events.order_by("occurred_at", "id").iterator(chunk_size=2000):
         yield json.dumps(event.as_json(), cls=DjangoJSONEncoder, ensure_ascii=False) + "\n"
 

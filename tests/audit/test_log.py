@@ -126,7 +126,8 @@ def test_export_follows_the_filter_and_is_itself_audited(admin_client):
     export = AuditEvent.objects.get(action=Action.EXPORTED)
     assert export.actor_id == admin_client.admin.pk
     assert export.client_address == "198.51.100.5"
-    assert export.details["events"] == 2
+    assert export.details["rows"] == 2
+    assert export.details["what"] == "audit log"
     assert "corpus.created" in export.details["filter"]
 
 
@@ -187,3 +188,19 @@ def test_retention_runs_daily_on_the_housekeeping_queue():
     entry = settings.CELERY_BEAT_SCHEDULE["audit-purge-expired"]
     assert entry["task"] == tasks.audit_purge_expired.name
     assert settings.CELERY_TASK_ROUTES[entry["task"]] == {"queue": settings.HOUSEKEEPING_QUEUE}
+
+
+def test_provenance_export_is_audited_with_its_filter(admin_client):
+    response = admin_client.get("/admin/evaluation/answerprovenance/export/jsonl/", {"q": "meal"})
+
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    export = AuditEvent.objects.get(action=Action.EXPORTED)
+    assert export.actor_id == admin_client.admin.pk
+    assert export.client_address == "198.51.100.5"
+    assert export.details == {
+        "what": "answer provenance",
+        "format": "jsonl",
+        "rows": 0,
+        "filter": "q=meal",
+    }
