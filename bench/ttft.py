@@ -9,14 +9,19 @@ For each strategy the same question is asked --rounds times, alternating:
   the question, runs the strategy (manual retrieval: query embedding + hybrid search + Chat
   Completions; File Search: Responses with file_search), streams deltas, stores the answer;
 - direct: the official SDK streaming the same kind of request straight to the server.
-"Added" is Docent's time to first token minus the direct one, per round. Last, the local
-default with no model at all (an extractive answer) is timed on its own.
+"Added" is Docent's time to first token minus the direct one, per round. Then Docent's two
+OpenAI-compatible streaming endpoints over the same corpus, side by side: /v1/chat/completions
+and /v1/responses (the ASGI app in process, a token of a reader, the first text delta of each
+stream: a `chat.completion.chunk` with content, a `response.output_text.delta`). Last, the
+local default with no model at all (an extractive answer) is timed on its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
+import json
 import time
 
 from _setup import ROOT, django_setup, median, percentile
@@ -99,6 +104,68 @@ def measure_direct_responses(client, vector_store_id: str) -> tuple[float, float
     return first * 1000, total * 1000
 
 
+def v1_token(corpus) -> str:
+    """A query token of a reader of `corpus` (a bench user made for it)."""
+    from django.contrib.auth.models import User
+
+    from api import services
+    from api.scopes import scopes_parse
+    from documents.models import CorpusMembership, Role
+
+    user, _ = User.objects.get_or_create(username="bench-ttft")
+    CorpusMembership.objects.get_or_create(corpus=corpus, user=user, defaults={"role": Role.READER})
+    _, plaintext = services.token_create(
+        user=user, name="bench ttft", scopes=scopes_parse([f"{corpus.slug}:query"])
+    )
+    return plaintext
+
+
+V1_BODIES = {
+    "/v1/chat/completions": lambda slug: {
+        "model": slug, "messages": [{"role": "user", "content": QUESTION}], "stream": True,
+    },
+    "/v1/responses": lambda slug: {"model": slug, "input": QUESTION, "stream": True},
+}  # fmt: skip
+V1_FIRST_TEXT = {
+    "/v1/chat/completions": '"content": "',  # the role chunk's content is ""
+    "/v1/responses": "response.output_text.delta",
+}
+
+
+def measure_v1(path: str, slug: str, token: str) -> tuple[float, float]:
+    from django.test import AsyncClient
+
+    async def run() -> tuple[float, float]:
+        started = time.perf_counter()
+        first = None
+        response = await AsyncClient().post(
+            path,
+            json.dumps(V1_BODIES[path](slug)),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.status_code
+        async for chunk in response.streaming_content:
+            text = chunk.decode() if isinstance(chunk, bytes) else chunk
+            if first is None and V1_FIRST_TEXT[path] in text and '"content": ""' not in text:
+                first = time.perf_counter() - started
+        total = time.perf_counter() - started
+        assert first is not None, f"{path}: no text streamed"
+        return first * 1000, total * 1000
+
+    return asyncio.run(run())
+
+
+def report_v1(chat: list[tuple[float, float]], responses: list[tuple[float, float]]) -> None:
+    added = [r[0] - c[0] for r, c in zip(responses, chat, strict=True)]
+    print(f"\nDocent /v1 streaming, manual_retrieval corpus ({len(chat)} rounds)")
+    for name, runs in (("/v1/chat/completions", chat), ("/v1/responses", responses)):
+        print(f"  {name:21} first token p50 {median([r[0] for r in runs]):6.1f} ms, "
+              f"p95 {percentile([r[0] for r in runs], 95):6.1f} ms; "
+              f"total p50 {median([r[1] for r in runs]):6.1f} ms")  # fmt: skip
+    print(f"  responses minus chat completions, first token: p50 {median(added):.1f} ms")
+
+
 def report(name: str, docent: list[tuple[float, float]], direct: list[tuple[float, float]]):
     added = [d[0] - s[0] for d, s in zip(docent, direct, strict=True)]
     print(f"\n{name} ({len(docent)} rounds)")
@@ -137,6 +204,8 @@ def main() -> None:
         },
     }
     with override_settings(
+        ALLOWED_HOSTS=["testserver"],
+        API_RATE_LIMIT_PER_MINUTE=0,
         OPENAI_BASE_URL=server.base_url,
         OPENAI_API_KEY="bench",
         OPENAI_MAX_RETRIES=0,
@@ -145,12 +214,19 @@ def main() -> None:
         local = corpus_with_docs("bench-ttft-local", "pgvector")
         remote = corpus_with_docs("bench-ttft-openai", "openai")
         remote.refresh_from_db()
+        token = v1_token(local)
         for _ in range(5):  # warm the model, connections and caches
+            measure_v1("/v1/chat/completions", local.slug, token)
+            measure_v1("/v1/responses", local.slug, token)
             measure_docent(local, "manual_retrieval")
             measure_docent(remote, "file_search")
             measure_direct_chat(client)
             measure_direct_responses(client, remote.vector_store_id)
-        runs: dict[str, tuple[list, list]] = {"manual": ([], []), "file_search": ([], [])}
+        runs: dict[str, tuple[list, list]] = {
+            "manual": ([], []),
+            "file_search": ([], []),
+            "v1": ([], []),
+        }
         for i in range(args.rounds):
             pairs = [
                 ("manual", lambda: measure_docent(local, "manual_retrieval"), 0),
@@ -161,6 +237,8 @@ def main() -> None:
                     lambda: measure_direct_responses(client, remote.vector_store_id),
                     1,
                 ),
+                ("v1", lambda: measure_v1("/v1/chat/completions", local.slug, token), 0),
+                ("v1", lambda: measure_v1("/v1/responses", local.slug, token), 1),
             ]
             for name, measure, side in pairs if i % 2 else reversed(pairs):
                 runs[name][side].append(measure())
@@ -169,6 +247,7 @@ def main() -> None:
     extractive = [measure_docent(local, "manual_retrieval") for _ in range(args.rounds)]
     report("manual_retrieval (hybrid search + Chat Completions)", *runs["manual"])
     report("file_search (Responses API + file_search)", *runs["file_search"])
+    report_v1(*runs["v1"])
     print(f"\nmanual_retrieval, extractive (no model configured; {len(extractive)} rounds)")
     print(f"  first token p50 {median([e[0] for e in extractive]):.1f} ms, "
           f"p95 {percentile([e[0] for e in extractive], 95):.1f} ms; "
