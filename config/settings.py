@@ -538,7 +538,8 @@ CORS_ALLOW_ALL_ORIGINS = _CORS_ORIGINS == ["*"]
 CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _CORS_ORIGINS
 if "*" in CORS_ALLOWED_ORIGINS:
     raise ImproperlyConfigured('CORS_ALLOWED_ORIGINS is either "*" alone or a list of origins.')
-CORS_URLS_REGEX = r"^/(v1|api)(/.*)?$"
+# /v1 and /api, but not the token pages under /api/tokens/ (web pages, signed in by cookie).
+CORS_URLS_REGEX = r"^/(v1(/.*)?|api(/(?!tokens(/|$)).*)?)$"
 CORS_ALLOW_CREDENTIALS = False
 # What the OpenAI SDKs send from a browser (openai-node's x-stainless-* and openai-* headers).
 CORS_ALLOW_HEADERS = [

@@ -158,6 +158,7 @@ def test_other_origins_and_the_web_ui_get_no_cors_headers(settings):
     settings.CORS_ALLOWED_ORIGINS = [ORIGIN]
     assert "Access-Control-Allow-Origin" not in _preflight("/v1/models", "https://evil.example")
     assert "Access-Control-Allow-Origin" not in _preflight("/accounts/login/")
+    assert "Access-Control-Allow-Origin" not in _preflight("/api/tokens/")  # a signed-in page
 
 
 def test_any_origin_when_so_configured(settings):
