@@ -22,6 +22,7 @@ from api.errors import ApiError
 from api.models import ApiResponse, ApiToken, ConversationExtras
 from api.openai_compat import responses_wire as wire
 from api.openai_compat.items import MAX_ITEMS_PER_REQUEST, items_from
+from api.openai_compat.params import history_size_check
 from chat.models import Conversation, Message
 from chat.services import conversation_delete
 
@@ -58,6 +59,8 @@ def conversation_by_id(
 
 
 def _items_checked(raw: list[Any] | None, *, param: str) -> Any:
+    # The same bound as on a response's input: a client's items are history too.
+    history_size_check(raw, param=param)
     if raw is not None and len(raw) > MAX_ITEMS_PER_REQUEST:
         raise ApiError(
             400,

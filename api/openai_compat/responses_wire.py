@@ -17,6 +17,7 @@ from django.urls import reverse
 from ninja import Schema
 from pydantic import Field
 
+from api.assistants.services import document_file_id, file_ids_for_documents
 from api.openai_compat.completions import sources_text
 
 if TYPE_CHECKING:
@@ -51,11 +52,6 @@ def message_pk(public_id: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def document_file_id(document_id: int) -> str:
-    """The `file_id` a citation of this Docent document carries."""
-    return f"file-docent-{document_id}"
-
-
 def conversation_object(conversation: Conversation, metadata: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": conversation_id(conversation),
@@ -77,6 +73,9 @@ def answer_text(message: Message) -> str:
 def annotations_for(
     text: str, citations: Sequence[dict[str, Any]], site: str = ""
 ) -> list[dict[str, Any]]:
+    file_ids = file_ids_for_documents(
+        [int(citation["document_id"]) for citation in citations if citation.get("document_id")]
+    )
     """One `file_citation` per [n] marker in the answer, at the index just after it (where
     OpenAI puts its own), naming the Docent document; Docent's extra fields say the page, the
     passage quoted and where to read it."""
@@ -89,19 +88,24 @@ def annotations_for(
         if citation is None:
             continue
         cited.add(number)
-        annotations.append(_annotation(citation, match.end(), site))
+        annotations.append(_annotation(citation, match.end(), site, file_ids))
     # A citation the answer lists without a marker (an extractive answer's sources) still
     # counts: it is anchored at the end of the text.
     for citation in citations:
         if citation.get("number") not in cited:
-            annotations.append(_annotation(citation, len(text), site))
+            annotations.append(_annotation(citation, len(text), site, file_ids))
     return annotations
 
 
-def _annotation(citation: dict[str, Any], index: int, site: str) -> dict[str, Any]:
+def _annotation(
+    citation: dict[str, Any], index: int, site: str, file_ids: dict[int, str]
+) -> dict[str, Any]:
+    document_id = int(citation["document_id"])
     annotation: dict[str, Any] = {
         "type": "file_citation",
-        "file_id": document_file_id(int(citation["document_id"])),
+        # The /v1/files upload the document came from, else file-docent-<document id>: the
+        # ids /v1/files and the Assistants endpoints answer for.
+        "file_id": file_ids.get(document_id) or document_file_id(document_id),
         "filename": citation.get("document") or "document",
         "index": index,
         # Docent's extensions (the SDKs keep unknown fields).

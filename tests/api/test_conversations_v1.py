@@ -229,6 +229,7 @@ def test_someone_elses_conversation_is_not_found(client, people, policies, who):
         ({"items": [{"role": "wizard", "content": "x"}]}, "items[0].role"),
         ({"items": [{"role": "user", "content": "x"}] * 21}, "items"),
         ({"metadata": {f"k{n}": "v" for n in range(17)}}, "metadata"),
+        ({"items": [{"role": "assistant", "content": "x" * 200_001}]}, "items"),
     ],
 )
 def test_bad_conversations_are_400s_naming_the_parameter(client, policies, body, param):

@@ -202,6 +202,23 @@ def test_store_false_answers_but_keeps_no_retrievable_response(client, policies)
     assert follow.json()["error"]["code"] == "previous_response_not_found"
 
 
+def test_a_document_uploaded_through_v1_files_is_cited_by_its_upload_id(client, people, policies):
+    from django.core.files.base import ContentFile
+
+    from api.assistants.models import ApiFile
+
+    document = policies.documents.get(filename="meals.md")
+    upload = ApiFile.objects.create(
+        user=people.reader, filename="meals.md", purpose="assistants", bytes=10,
+        file=ContentFile(b"x", name="meals.md"),
+    )  # fmt: skip
+    upload.documents.add(document)
+    body = create(client).json()
+    annotation = body["output"][0]["content"][0]["annotations"][0]
+    assert annotation["file_id"] == upload.public_id
+    assert annotation["document_id"] == document.pk
+
+
 # --- previous_response_id -------------------------------------------------------------------------
 
 
