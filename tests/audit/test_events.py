@@ -234,3 +234,24 @@ def test_superuser_deleting_someone_elses_conversation_is_recorded(corpus, peopl
     assert event.actor_id == admin.pk
     assert event.details["owner_id"] == people.reader.pk
     assert event.target_id == str(theirs.pk)
+
+
+def test_lockout_after_repeated_failures_is_recorded(settings):
+    from django.apps import apps
+
+    if not apps.is_installed("axes"):
+        pytest.skip("django-axes is not installed in this configuration")
+    UserFactory(username="ada")
+    client = client_from()
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "ada", "password": "wrong!"})
+    refused = client.post(reverse("login"), {"username": "ada", "password": PASSWORD})
+
+    assert refused.status_code in (403, 429)
+    lockouts = events(Action.LOCKOUT)
+    assert lockouts
+    assert lockouts[0].actor_label == "ada"
+    assert lockouts[0].client_address == ADDRESS
+    assert len(events(Action.SIGNIN_FAILED)) >= settings.AXES_FAILURE_LIMIT
+    assert events(Action.SIGNIN) == []
