@@ -18,7 +18,7 @@ from api.errors import (
     rest_error_body,
     with_json_method_errors,
 )
-from api.rest import conversations, corpora, documents
+from api.rest import conversations, corpora, documents, evaluation
 
 DESCRIPTION = """\
 Search, ask and manage the documents of the corpora your token may use.
@@ -59,6 +59,7 @@ install_error_handlers(api, render_error)
 api.add_router("", corpora.router)
 api.add_router("", documents.router)
 api.add_router("", conversations.router)
+api.add_router("", evaluation.router)
 urls = with_json_method_errors(api.urls, render_error)
 
 
