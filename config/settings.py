@@ -11,6 +11,7 @@ the files and the server those defaults need (config/bootstrap.py) and exports w
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ INSTALLED_APPS = [
     "api",
     "audit",
     "evaluation",
+    # Sign-in throttling (config/security.py); its lockouts are listed, and lifted, in the admin.
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +97,9 @@ MIDDLEWARE = [
     # and document downloads are Cache-Control: no-store.
     "config.security.reject_nul_middleware",
     "config.security.no_store_middleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it answers locked-out sign-ins.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -182,6 +189,8 @@ LOCAL_PASSWORDS = env_bool("LOCAL_PASSWORDS", True)
 if not LOCAL_PASSWORDS and not SSO_ENABLED:
     raise ImproperlyConfigured("LOCAL_PASSWORDS=0 needs single sign-on (set OIDC_CLIENT_ID).")
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a sign-in while its account or client address is locked out.
+    "config.security.LockoutBackend",
     *(["django.contrib.auth.backends.ModelBackend"] if LOCAL_PASSWORDS else []),
     *(["config.sso.DocentOIDCBackend"] if SSO_ENABLED else []),
 ]
@@ -211,6 +220,40 @@ else:
     EMAIL_HOST_USER = _smtp["username"]
     EMAIL_HOST_PASSWORD = _smtp["password"]
     EMAIL_USE_TLS = _smtp["use_tls"]
+
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures for one account, or from
+# one client address, sign-in is refused for AXES_COOLOFF_MINUTES (admin: Axes -> Access
+# attempts, delete a row to lift it). A success resets the account's count.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+AXES_VERBOSE = False
+# Behind a reverse proxy every client has the proxy's address: name how many proxies append to
+# X-Forwarded-For so that the client's own address is throttled.
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
+
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this site only,
+# so an injected <script> or inline handler does not run. The templates have no inline script,
+# style attribute or handler; data: images are Swagger UI's and the admin's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Database -----------------------------------------------------------------------------------
 
@@ -268,6 +311,17 @@ OCR_DPI = env_int("OCR_DPI", 200)  # rendering resolution of scanned PDF pages
 OCR_MAX_PAGES = env_int("OCR_MAX_PAGES", 100)  # per document; later scanned pages stay empty
 OCR_LOW_CONFIDENCE = env_float("OCR_LOW_CONFIDENCE", 0.8)  # below it a page gets a warning
 OCR_LANGUAGES = env_str("OCR_LANGUAGES", "eng")  # Tesseract's language packs: "eng+deu"
+# What reading one file may cost (documents/parsing/limits.py): parts and unpacked bytes of a
+# ZIP-based format (DOCX, PPTX, XLSX, EPUB), checked before anything is inflated; memory and
+# seconds of one parse, which runs in a child process (0 = unbounded).
+DOCUMENT_MAX_ZIP_ENTRIES = env_int("DOCUMENT_MAX_ZIP_ENTRIES", 10_000)
+DOCUMENT_MAX_UNPACKED_BYTES = env_int("DOCUMENT_MAX_UNPACKED_BYTES", 512 * 1024 * 1024)
+DOCUMENT_MAX_UNPACKED_PART_BYTES = env_int("DOCUMENT_MAX_UNPACKED_PART_BYTES", 32 * 1024 * 1024)
+PARSE_MAX_MEMORY_BYTES = env_int("PARSE_MAX_MEMORY_BYTES", 2048 * 1024 * 1024)
+PARSE_MAX_SECONDS = env_int("PARSE_MAX_SECONDS", 900)
+# Uploaded originals are for the service's user alone.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
