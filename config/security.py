@@ -128,3 +128,36 @@ def no_store_middleware(get_response: GetResponse) -> GetResponse:
         return _no_store(request, get_response(request))  # type: ignore[arg-type]
 
     return middleware
+
+
+# --- sign-in throttling ------------------------------------------------------------------------
+
+try:
+    from axes.backends import AxesStandaloneBackend
+except ImportError:  # pragma: no cover - django-axes is a dependency
+    AxesStandaloneBackend = object  # type: ignore[assignment,misc]
+
+
+class LockoutBackend(AxesStandaloneBackend):  # type: ignore[misc,valid-type]
+    """django-axes' check of sign-ins over HTTP (by account and by client address). Sign-ins
+    without a request (the test client, `manage.py shell`) are not throttled: they have no
+    client address, and django-axes would refuse them outright."""
+
+    def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> Any:
+        if request is None:
+            return None
+        return super().authenticate(request, *args, **kwargs)
+
+
+def lockout_response(request: HttpRequest, credentials: Any, *args: Any, **kwargs: Any) -> Any:
+    """The page a locked-out sign-in gets (AXES_LOCKOUT_CALLABLE): 429, why, and how long."""
+    from django.conf import settings
+    from django.shortcuts import render
+
+    minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+    return render(
+        request,
+        "registration/locked_out.html",
+        {"minutes": minutes, "limit": settings.AXES_FAILURE_LIMIT},
+        status=429,
+    )

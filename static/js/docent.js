@@ -92,5 +92,26 @@ window.Docent = (function () {
     form.submit();
   });
 
+  /* A read-only field with data-select-on-focus selects its text; a button with data-copy
+     copies the value of the field it names (the Content-Security-Policy allows no inline
+     handlers). */
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) {
+      event.target.select();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("button[data-copy]");
+    if (!button) {
+      return;
+    }
+    const field = document.getElementById(button.dataset.copy);
+    if (field && navigator.clipboard) {
+      navigator.clipboard.writeText(field.value).then(function () {
+        button.textContent = "Copied";
+      });
+    }
+  });
+
   return { csrfToken: csrfToken, postJSON: postJSON, getJSON: getJSON, statusMessage: statusMessage };
 })();
