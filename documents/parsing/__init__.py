@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from documents.parsing import ocr
+from documents.parsing import limits
 from documents.parsing.base import (
     FormatDeclaration,
     Markup,
@@ -83,8 +83,8 @@ def parse_file(
         )
     key = identify_format(path, filename=filename)
     parser = parsers()[key]
-    with ocr.progress_reporting(progress):
-        parsed = parser.parse(path, max_pages=max_pages)
+    # In a child process bounded in memory and time (documents/parsing/limits.py).
+    parsed = limits.run_bounded(key, path, max_pages=max_pages, progress=progress)
     pages = [dataclasses.replace(page, text=clean_text(page.text)) for page in parsed.pages]
     check_page_count(len(pages), max_pages=max_pages)
     declaration = parser.declaration

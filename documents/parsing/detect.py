@@ -12,8 +12,8 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from documents.parsing import refusals
-from documents.parsing.base import ParseError, ParseErrorCode, Probe, corrupt
+from documents.parsing import limits, refusals
+from documents.parsing.base import ParseError, Probe, corrupt
 from documents.parsing.refusals import unsupported
 from documents.parsing.registry import claimed_by, declarations
 
@@ -25,8 +25,6 @@ __all__ = ["corrupt", "detect_format", "identify_format", "unsupported"]
 logger = logging.getLogger(__name__)
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-# A package that unpacks to more than this is a zip bomb or far beyond what we can index.
-_MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
 
 
 def identify_format(path: Path, *, filename: str) -> str:
@@ -111,12 +109,8 @@ def _identify_zip(path: Path, probe: Probe, *, named: str | None) -> str:
         if named is not None:
             return named
         raise corrupt("it looks like a ZIP archive, but the archive is broken") from error
-    if sum(member.file_size for member in members) > _MAX_UNPACKED_BYTES:
-        raise ParseError(
-            "This file unpacks to more than 1 GB, which is too large to read. "
-            "Split it into smaller files and upload them separately.",
-            code=ParseErrorCode.TOO_LARGE,
-        )
+    # Decompression bombs: parts, part sizes and the total, before anything is inflated.
+    limits.check_package(members)
     package = dataclasses.replace(probe, members=names, zip_mimetype=mimetype)
     if found := _sniffed(declarations(), package, container="zip"):
         return found
