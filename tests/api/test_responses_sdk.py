@@ -176,6 +176,25 @@ def test_the_sdk_raises_its_own_errors_for_responses(sdk):
     assert unknown.value.code == "previous_response_not_found"
 
 
+def test_the_model_server_failing_ends_the_stream_with_response_failed(sdk, fake_openai):
+    # The live app's chat model is the fake server: make it refuse, as a provider at its rate
+    # limit does (retries are off in the live app).
+    fake_openai.fail_next("POST", r"/chat/completions", status=429, times=10)
+    events = list(sdk.responses.create(model="policies", input=QUESTION, stream=True))
+    assert events[0].type == "response.created"
+    assert events[-1].type == "response.failed"
+    failed = events[-1].response
+    assert failed.status == "failed"
+    assert failed.error.code == "rate_limit_exceeded"
+    assert sdk.responses.retrieve(failed.id).status == "failed"
+
+    fake_openai.fail_next("POST", r"/chat/completions", status=429, times=10)
+    with pytest.raises(openai.APIStatusError) as refused:
+        sdk.responses.create(model="policies", input=QUESTION)
+    assert refused.value.status_code == 503
+    assert refused.value.response.headers["x-should-retry"] == "true"
+
+
 # --- LangChain ------------------------------------------------------------------------------------
 
 
