@@ -25,6 +25,8 @@ class Action(models.TextChoices):
     SIGNIN_FAILED = "auth.signin_failed", "Sign-in failed"
     LOCKOUT = "auth.lockout", "Locked out (too many failed sign-ins)"
     SIGNOUT = "auth.signout", "Signed out"
+    USER_CREATED = "user.created", "Account created"
+    USER_DELETED = "user.deleted", "Account deleted"
     USER_ROLES_CHANGED = "user.roles_changed", "Account status changed (active, staff, superuser)"
     USER_GROUPS_CHANGED = "user.groups_changed", "Account groups changed"
     TOKEN_CREATED = "token.created", "API token created"

@@ -46,6 +46,7 @@ def connect() -> None:
         _remember(USER_WATCHED), sender=user_model, dispatch_uid=f"{uid}-user-pre", weak=False
     )
     post_save.connect(_user_saved, sender=user_model, dispatch_uid=f"{uid}-user")
+    post_delete.connect(_user_deleted, sender=user_model, dispatch_uid=f"{uid}-user-del")
     m2m_changed.connect(
         _user_groups_changed, sender=user_model.groups.through, dispatch_uid=f"{uid}-groups"
     )
@@ -175,12 +176,19 @@ def _user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> Non
         return
     if created:
         flags = {name: getattr(instance, name) for name in USER_WATCHED}
-        if flags["is_staff"] or flags["is_superuser"]:
-            audit_record(action=Action.USER_ROLES_CHANGED, target=instance, details=flags)
+        audit_record(action=Action.USER_CREATED, target=instance, details=flags)
         return
     changes = _changes(instance, USER_WATCHED)
     if changes:
         audit_record(action=Action.USER_ROLES_CHANGED, target=instance, details=changes)
+
+
+def _user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    audit_record(
+        action=Action.USER_DELETED,
+        target=instance,
+        details={"email": instance.email, "is_superuser": instance.is_superuser},
+    )
 
 
 def _user_groups_changed(

@@ -202,7 +202,7 @@ def test_corpus_lifecycle_membership_and_settings_changes(people):
     assert deleted.details["slug"] == "handbook"
 
 
-def test_account_role_and_group_changes_are_recorded():
+def test_account_creation_deletion_role_and_group_changes_are_recorded():
     user = UserFactory(username="bea")
     group = Group.objects.create(name="Legal")
 
@@ -210,6 +210,15 @@ def test_account_role_and_group_changes_are_recorded():
     user.save()
     user.groups.add(group)
     group.user_set.remove(user)
+    user_id = user.pk
+    user.delete()
+
+    created = the(Action.USER_CREATED)
+    assert created.target_label == "bea"
+    assert created.details == {"is_active": True, "is_staff": False, "is_superuser": False}
+    deleted = the(Action.USER_DELETED)
+    assert deleted.target_id == str(user_id)
+    assert deleted.target_label == "bea"
 
     assert the(Action.USER_ROLES_CHANGED).details == {"is_staff": [False, True]}
     added, removed = events(Action.USER_GROUPS_CHANGED)
