@@ -2,6 +2,7 @@
 """Set up and run Docent on a fresh machine with nothing but Python 3.11+.
 
     python3 dev.py run     install what is needed, then run the web server and a Celery worker
+                           (DEBUG off; add --debug, or set DEBUG=1, for Django's debug pages)
     python3 dev.py test    install what is needed (test tools, the browser), then run every test
     python3 dev.py stop    stop the project-local PostgreSQL server
 
@@ -100,10 +101,29 @@ def stop_local_db() -> None:
         manage("localdb", "stop")
 
 
-def command_run() -> int:
+def run_environment(args: list[str], environ: dict[str, str]) -> dict[str, str]:
+    """The environment `dev.py run` serves with, given its options and the caller's."""
+    unknown = [arg for arg in args if arg != "--debug"]
+    if unknown:
+        sys.exit(f"dev.py run: unknown option {unknown[0]} (the only one is --debug)")
+    env = dict(environ)
+    # DEBUG shows tracebacks and every URL pattern to anyone who meets an error: only on request.
+    if "--debug" in args:
+        env["DEBUG"] = "1"
+    if not env.get("DEBUG", "").strip():
+        env["DEBUG"] = "0"
+    if not env.get("SITE_URL", "").startswith("https://"):
+        # Served over plain HTTP: a browser would not send cookies marked Secure back to a
+        # non-local host, so signing in would fail. Behind HTTPS, set SITE_URL=https://...
+        for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+            if not env.get(name, "").strip():
+                env[name] = "0"
+    return env
+
+
+def command_run(args: list[str]) -> int:
+    env = run_environment(args, dict(os.environ))
     ensure_venv()
-    env = dict(os.environ)
-    env.setdefault("DEBUG", "1")
     host = env.get("HOST", "127.0.0.1")
     port = int(env.get("PORT", "8000"))
     if port_open(host, port):
@@ -126,6 +146,8 @@ def command_run() -> int:
             break
         time.sleep(0.2)
     say(f"Docent is running at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
+    if env["DEBUG"].strip().lower() in {"1", "true", "yes", "on"}:
+        say("DEBUG is on: errors show tracebacks and settings; never use it in production")
     say("press Ctrl-C to stop the web server, the worker and the local database")
     stopping = False
 
@@ -204,7 +226,7 @@ def main() -> int:
     ensure_python()
     command = sys.argv[1] if len(sys.argv) > 1 else "help"
     if command == "run":
-        return command_run()
+        return command_run(sys.argv[2:])
     if command == "test":
         return command_test(sys.argv[2:])
     if command == "stop":

@@ -7,10 +7,40 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 
+# Mail backends that deliver nothing: password-reset links end up in a log, a file or memory.
+UNDELIVERED_MAIL_BACKENDS = {
+    "django.core.mail.backends.console.EmailBackend": "printed to the web server's log",
+    "django.core.mail.backends.filebased.EmailBackend": "written to files on the server",
+    "django.core.mail.backends.dummy.EmailBackend": "thrown away",
+    "django.core.mail.backends.locmem.EmailBackend": "kept in memory",
+}
+
+
+def mail_warning() -> str:
+    """Why staff would not receive password-reset mail, or "" when mail is sent."""
+    from django.conf import settings
+
+    mailers = getattr(settings, "MAILERS", None)
+    backend = mailers["default"]["BACKEND"] if mailers else settings.EMAIL_BACKEND
+    fate = UNDELIVERED_MAIL_BACKENDS.get(backend)
+    if fate is None:
+        return ""
+    return (
+        f"Mail is not configured: password-reset messages are {fate}, not sent. Set "
+        "EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST, EMAIL_PORT, "
+        "EMAIL_HOST_USER, EMAIL_HOST_PASSWORD and DEFAULT_FROM_EMAIL (see the README, "
+        "“Mail”)."
+    )
+
 
 class DocentAdminSite(admin.AdminSite):
     site_header = "Docent administration"
     site_title = "Docent admin"
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        context["mail_warning"] = mail_warning() if request.user.is_staff else ""
+        return context
 
     def get_urls(self) -> list[Any]:
         return [
