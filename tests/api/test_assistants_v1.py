@@ -5,6 +5,8 @@ Shapes are checked against OpenAI's OpenAPI description."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any
 
 import httpx
@@ -16,7 +18,7 @@ from chat.models import Conversation, Message
 from documents import services as document_services
 from documents.models import Document
 from tests.api.conftest import make_corpora, make_people, parse_sse, token_for
-from tests.fakes.spec_check import checker
+from tests.fakes.spec_check import RECORDINGS_DIR, checker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -160,6 +162,15 @@ def test_a_follow_up_run_uses_the_thread_history_and_numbers_its_markers_apart(r
     assert Message.objects.filter(conversation=conversation).count() == 4
 
 
+def recorded_stream(name: str) -> list[tuple[str, Any]]:
+    path = RECORDINGS_DIR / f"{name}.json"
+    if not path.exists():
+        pytest.skip(f"recording {path} not found")
+    entries = json.loads(path.read_text())["Entries"]
+    (run,) = [e for e in entries if "/runs" in e["RequestUri"]]
+    return parse_sse("".join(run["ResponseBody"])).events
+
+
 def test_a_streamed_run_sends_openais_events_and_deltas_add_up_to_the_message(reader):
     assistant = make_assistant(reader)
     response = reader.post(
@@ -203,6 +214,20 @@ def test_a_streamed_run_sends_openais_events_and_deltas_add_up_to_the_message(re
         if schema:
             assert spec.violations({"$ref": f"#/components/schemas/{schema}"}, data) == [], name
     assert ThreadRun.objects.get(public_id=run["id"]).status == "completed"
+
+    # The same sequence as OpenAI's recorded file_search run (runs of deltas collapsed).
+    recorded = recorded_stream("AssistantsTests__FileSearchStreamingWorks")
+    assert [k for k, _ in itertools.groupby(names[1:])] == [
+        k for k, _ in itertools.groupby(name for name, _ in recorded)
+    ]
+    (recorded_cited,) = [
+        a
+        for name, data in recorded
+        if name == "thread.message.delta"
+        for a in data["delta"]["content"][0]["text"].get("annotations", [])
+    ]
+    assert set(streamed_annotations[0]) == set(recorded_cited)
+    assert set(streamed_annotations[0]["file_citation"]) == set(recorded_cited["file_citation"])
 
 
 @pytest.mark.parametrize(
@@ -325,3 +350,32 @@ def test_uploading_into_a_vector_store_needs_the_ingest_permission(
     assert item["status"] == "completed"
     listed = ok(contributor.get(f"/vector_stores/vs_policies/file_batches/{batch['id']}/files"))
     assert [f["id"] for f in listed["data"]] == [uploaded["id"]]
+
+
+def test_a_failing_model_fails_the_run_and_a_new_run_answers_the_same_question(reader, fake_openai):
+    assistant = make_assistant(reader)
+    thread = ok(reader.post("/threads", json={"messages": [{"role": "user", "content": QUESTION}]}))
+    fake_openai.fail_next("POST", r"/chat/completions", status=500, times=10)
+    run = ok(reader.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}))
+    assert run["status"] == "failed"
+    assert run["failed_at"] is not None
+    assert run["last_error"]["code"] == "server_error"
+    assert run["last_error"]["message"]
+    assert checker().violations({"$ref": "#/components/schemas/RunObject"}, run) == []
+
+    fake_openai.fail_next("POST", r"/chat/completions", status=500, times=10)
+    response = reader.post(
+        f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"], "stream": True}
+    )
+    names = [name for name, _ in parse_sse(response.text).events]
+    assert names[-2:] == ["thread.run.failed", "done"]
+    assert "thread.message.completed" not in names
+
+    fake_openai.reset()
+    retried = ok(
+        reader.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]})
+    )
+    assert retried["status"] == "completed"
+    messages = ok(reader.get(f"/threads/{thread['id']}/messages", params={"order": "asc"}))
+    assert [m["role"] for m in messages["data"]] == ["user", "assistant"]
+    assert "45 euros" in messages["data"][1]["content"][0]["text"]["value"]
