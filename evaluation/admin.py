@@ -33,7 +33,11 @@ from evaluation.models import (
     QuestionSet,
     RunStatus,
 )
-from evaluation.provenance import provenance_export_csv, provenance_export_jsonl
+from evaluation.provenance import (
+    provenance_export_csv,
+    provenance_export_jsonl,
+    provenance_export_recorded,
+)
 from evaluation.questions import (
     question_validate,
     questions_confirm,
@@ -182,15 +186,24 @@ class AnswerProvenanceAdmin(admin.ModelAdmin[AnswerProvenance]):
         if not self.has_view_permission(request):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
-        return _export(changelist.get_queryset(request), fmt)
+        response = _export(changelist.get_queryset(request), fmt)
+        if response.status_code == 200:
+            provenance_export_recorded(request=request, fmt=fmt, filters=dict(request.GET.items()))
+        return response
 
     @admin.action(description="Export selected as CSV (one row per passage)")
     def export_csv(self, request: HttpRequest, queryset: QuerySet[AnswerProvenance]) -> Any:
+        provenance_export_recorded(request=request, fmt="csv", filters=_selection(queryset))
         return _export(queryset, "csv")
 
     @admin.action(description="Export selected as JSON lines (one answer per line)")
     def export_jsonl(self, request: HttpRequest, queryset: QuerySet[AnswerProvenance]) -> Any:
+        provenance_export_recorded(request=request, fmt="jsonl", filters=_selection(queryset))
         return _export(queryset, "jsonl")
+
+
+def _selection(queryset: QuerySet[AnswerProvenance]) -> dict[str, Any]:
+    return {"selected": list(queryset.values_list("pk", flat=True)[:1000])}
 
 
 def _export(queryset: QuerySet[AnswerProvenance], fmt: str) -> HttpResponse:

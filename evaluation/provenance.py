@@ -350,6 +350,23 @@ def provenance_export_csv(queryset: Any) -> Iterator[str]:
         yield flush()
 
 
+def provenance_export_recorded(
+    *, request: Any, fmt: str, filters: dict[str, Any], corpus_id: int | None = None
+) -> None:
+    """Every export of provenance is in the audit log, with the filter used."""
+    from audit.models import Action
+    from audit.services import audit_record
+
+    audit_record(
+        action=Action.EXPORTED,
+        target_type="provenance",
+        target_label=f"answer provenance ({fmt})",
+        corpus_id=corpus_id,
+        details={"format": fmt, "filters": _jsonable(filters)},
+        request=request,
+    )
+
+
 # --- retention ------------------------------------------------------------------------------
 
 

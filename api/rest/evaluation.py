@@ -20,6 +20,7 @@ from evaluation.provenance import (
     ProvenanceFilter,
     provenance_export_csv,
     provenance_export_jsonl,
+    provenance_export_recorded,
     provenance_filter,
 )
 from evaluation.runs import evaluation_run_create
@@ -61,6 +62,12 @@ def provenance_export(
             since=query.since,
             until=query.until,
         ),
+    )
+    provenance_export_recorded(
+        request=request,
+        fmt=query.format,
+        filters=query.dict(exclude_none=True),
+        corpus_id=corpus.pk,
     )
     if query.format == "csv":
         response = StreamingHttpResponse(

@@ -54,6 +54,10 @@ def test_provenance_list_filters_and_exports_what_a_user_was_shown(admin_client,
     detail = admin_client.get(f"/admin/evaluation/answerprovenance/{answer.provenance.pk}/change/")
     assert detail.status_code == 200
     assert shown.text_sha256 in detail.content.decode()
+    from audit.models import AuditEvent
+
+    exports = AuditEvent.objects.filter(action="data.exported", target_type="provenance")
+    assert exports.count() == 2
     assert admin_client.get("/admin/evaluation/answerprovenance/export/xml/").status_code == 400
 
 

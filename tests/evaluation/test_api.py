@@ -107,3 +107,15 @@ def test_start_and_follow_a_run(corpus, people, django_capture_on_commit_callbac
     assert "no question set “nope”" in missing.json()["error"]["message"]
     _, reader = token_for(people.reader, ["policies:query,manage"])
     assert reader.get(f"/api/evaluation-runs/{run.pk}").status_code == 403
+
+
+def test_every_export_is_in_the_audit_log(answers, people):
+    from audit.models import AuditEvent
+
+    _, client = token_for(people.owner, ["policies:manage"])
+    body(client.get("/api/corpora/policies/provenance?format=csv&user=rita"))
+    event = AuditEvent.objects.filter(action="data.exported").latest("id")
+    assert event.target_type == "provenance"
+    assert event.details["format"] == "csv"
+    assert event.details["filters"]["user"] == "rita"
+    assert event.actor_label == "olivia"
