@@ -163,7 +163,10 @@ async def response_create(request: HttpRequest) -> Any:
     reply: HttpResponse | StreamingHttpResponse
     if payload.stream:
         reply = StreamingHttpResponse(
-            ResponseStream(response).events(events),
+            ResponseStream(
+                response,
+                obfuscation=(payload.stream_options or {}).get("include_obfuscation") is not False,
+            ).events(events),
             content_type="text/event-stream; charset=utf-8",
         )
         reply["Cache-Control"] = "no-cache"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +33,9 @@ logger = logging.getLogger(__name__)
 
 
 class ResponseStream:
-    def __init__(self, response: ApiResponse) -> None:
+    def __init__(self, response: ApiResponse, *, obfuscation: bool = True) -> None:
         self.response = response
+        self.obfuscation = obfuscation
         self.sequence = 0
         self.item_id = response.output[0]["id"]
 
@@ -100,12 +102,18 @@ class ResponseStream:
             await aclose(events)  # type: ignore[arg-type]
 
     def _delta(self, text: str) -> str:
+        extra: dict[str, str] = {}
+        if self.obfuscation:
+            # OpenAI pads deltas with random characters so that their sizes do not tell the
+            # text (stream_options.include_obfuscation, on by default).
+            extra["obfuscation"] = secrets.token_urlsafe(12)[: max(1, 16 - len(text))]
         return self.emit(
             "response.output_text.delta",
             content_index=0,
             delta=text,
             item_id=self.item_id,
             logprobs=[],
+            **extra,
             output_index=0,
         )
 

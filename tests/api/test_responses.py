@@ -370,6 +370,45 @@ def test_a_stream_has_openais_event_sequence_and_numbers(plaintext, policies):
     assert client.get(f"/v1/responses/{created['id']}").json() == completed
 
 
+def _recorded(name: str, path: str):
+    from tests.fakes.spec_check import RECORDINGS_DIR
+
+    recording = RECORDINGS_DIR / f"{name}.json"
+    if not recording.exists():
+        pytest.skip(f"OpenAI recordings not found at {RECORDINGS_DIR}")
+    entries = json.loads(recording.read_text())["Entries"]
+    return next(e for e in entries if e["RequestUri"].endswith(path))["ResponseBody"]
+
+
+def test_the_wire_has_the_fields_of_openais_recorded_traffic(client, plaintext, policies):
+    whole = _recorded("ResponsesTests__ResponseUsingConversations", "/v1/responses")
+    body = create(client).json()
+    assert list(body) == list(whole)  # the same fields, in the same order
+    assert list(body["output"][0]) == list(whole["output"][0])
+    assert list(body["usage"]) == list(whole["usage"])
+
+    recorded: dict[str, list[str]] = {}
+    for line in _recorded("ResponsesToolTests__FileSearchCallStreaming", "/v1/responses"):
+        if line.startswith("data: "):
+            event = json.loads(line[len("data: ") :])
+            recorded.setdefault(event["type"], list(event))
+            if event["type"] == "response.output_text.annotation.added":
+                recorded_annotation = event["annotation"]
+    _, streamed = stream(plaintext)
+    for name, data in parse_sse(streamed).events:
+        assert sorted(data) == sorted(recorded[name]), name
+        if name == "response.output_text.annotation.added":
+            # OpenAI's fields, then Docent's own.
+            assert list(data["annotation"])[: len(recorded_annotation)] == list(recorded_annotation)
+
+
+def test_obfuscation_can_be_turned_off_as_at_openai(plaintext, policies):
+    _, body = stream(plaintext, stream_options={"include_obfuscation": False})
+    deltas = [d for n, d in parse_sse(body).events if n == "response.output_text.delta"]
+    assert deltas
+    assert all("obfuscation" not in delta for delta in deltas)
+
+
 def test_a_failed_stream_ends_with_response_failed(plaintext, policies, settings):
     settings.CHAT_STRATEGIES = {
         **settings.CHAT_STRATEGIES,
