@@ -48,20 +48,35 @@ def audit_record(
     event = AuditEvent(
         action=str(action),
         actor_id=who.pk if who is not None else None,
-        actor_label=(actor_label or (who.get_username() if who is not None else ""))[:254],
+        actor_label=_text(actor_label or (who.get_username() if who is not None else ""), 254),
         channel=where.channel,
         client_address=where.client_address,
-        user_agent=where.user_agent,
-        target_type=target_type[:50],
-        target_id=str(target_id if target_id is not None else "")[:64],
-        target_label=target_label[:300],
+        user_agent=_text(where.user_agent, 300),
+        target_type=_text(target_type, 50),
+        target_id=_text(str(target_id if target_id is not None else ""), 64),
+        target_label=_text(target_label, 300),
         corpus_id=corpus_id,
-        # Round-tripped so that dates, UUIDs and decimals are stored as the export shows them.
-        details=json.loads(json.dumps(details or {}, cls=DjangoJSONEncoder)),
+        # Round-tripped so that dates, UUIDs and decimals are stored as the export shows them;
+        # PostgreSQL refuses NUL in text and JSON, and a typed name may hold one.
+        details=_without_nul(json.loads(json.dumps(details or {}, cls=DjangoJSONEncoder))),
     )
     event.save()
     logger.info("audit event %s %s by %s", event.pk, event.action, event.actor_id)
     return event
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def _text(value: str, limit: int) -> str:
+    return value.replace("\x00", "")[:limit]
 
 
 def audit_export(

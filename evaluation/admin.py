@@ -21,7 +21,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from audit.services import audit_export
 from documents.models import Corpus, Role
 from evaluation import charts
 from evaluation.models import (
@@ -218,7 +217,6 @@ def _export(queryset: QuerySet[AnswerProvenance], fmt: str) -> HttpResponse:
         )
     else:
         return HttpResponse("Export as csv or jsonl.", status=400, content_type="text/plain")
-    audit_export(what="answer provenance", fmt=fmt, count=queryset.count())
     response["Content-Disposition"] = f'attachment; filename="provenance-{stamp}.{fmt}"'
     return response
 
