@@ -365,6 +365,8 @@ CELERY_TASK_ROUTES = {
 }
 # Audit events older than this many days are removed once a day (0 = keep them forever).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+if AUDIT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("AUDIT_RETENTION_DAYS must be 0 (keep) or a number of days.")
 CELERY_TASK_ROUTES["audit.tasks.audit_purge_expired"] = {"queue": HOUSEKEEPING_QUEUE}
 CELERY_BEAT_SCHEDULE = {
     "audit-purge-expired": {"task": "audit.tasks.audit_purge_expired", "schedule": 24 * 3600.0},
