@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.urls import Resolver404, resolve
 from django.utils.decorators import sync_and_async_middleware
 
@@ -153,5 +154,50 @@ def trailing_slash_middleware(get_response: Callable[..., Any]) -> Callable[...,
     def middleware(request: HttpRequest) -> Any:
         rewrite(request)
         return get_response(request)
+
+    return middleware
+
+
+def _too_large(request: HttpRequest) -> HttpResponseBase | None:
+    """A 413 in the API's error shape for a non-upload body over DATA_UPLOAD_MAX_MEMORY_SIZE.
+
+    Django only notices when something reads `request.body`, and the first to do so may be a
+    middleware, whose exception Django turns into an HTML 400 page: say it here, as the API."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is None or not _API_PATH.match(request.path_info):
+        return None
+    if (request.content_type or "").startswith("multipart/"):
+        return None  # uploads: their files do not count towards the limit
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length <= limit:
+        return None
+    from api.errors import ApiError
+
+    error = ApiError(
+        413,
+        "too_large",
+        f"The request body is too large: {length:,} bytes, at most {limit:,} are accepted.",
+    )
+    if request.path_info.startswith("/v1"):
+        from api.openai_compat.errors import render_error
+    else:
+        from api.rest import render_error
+    return render_error(request, error)
+
+
+@sync_and_async_middleware
+def body_limit_middleware(get_response: Callable[..., Any]) -> Callable[..., Any]:
+    if iscoroutinefunction(get_response):
+
+        async def async_middleware(request: HttpRequest) -> Any:
+            return _too_large(request) or await get_response(request)
+
+        return async_middleware
+
+    def middleware(request: HttpRequest) -> Any:
+        return _too_large(request) or get_response(request)
 
     return middleware

@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "api.middleware.RequestIdMiddleware",
     # /v1/models/ answers as /v1/models does (and so for every /v1 and /api path).
     "api.middleware.trailing_slash_middleware",
+    # An API body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 in the API's shape, not an HTML 400.
+    "api.middleware.body_limit_middleware",
     # Before CommonMiddleware, as django-cors-headers asks: preflights are answered here.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -205,6 +205,15 @@ def test_v1_errors_use_openais_codes(plaintext):
         error = response.json()["error"]
         assert (response.status_code, error["code"], error["param"]) == (status, code, param)
         assert set(error) == {"message", "type", "param", "code"}
+    too_big = client.post(
+        "/v1/chat/completions",
+        json.dumps(
+            {"model": "policies", "messages": [{"role": "user", "content": "x" * 11_000_000}]}
+        ),
+        content_type="application/json",
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] is None
     unknown = client.post("/v1/nowhere").json()["error"]
     assert unknown["message"] == "Invalid URL (POST /v1/nowhere)."
     wrong = client.delete("/v1/models").json()["error"]
@@ -224,3 +233,13 @@ def test_system_fingerprint_is_left_out_not_null(sdk):
         lines = [line for line in streamed.iter_lines() if line.startswith("data: {")]
     assert lines
     assert not any("system_fingerprint" in line for line in lines)
+
+
+def test_an_oversized_body_is_a_413_in_each_apis_shape(plaintext):
+    client = api_client(plaintext)
+    body = json.dumps({"question": "x" * 11_000_000})
+    rest = client.post("/api/corpora/policies/ask", body, content_type="application/json")
+    assert rest.status_code == 413
+    assert rest.json()["error"]["code"] == "too_large"
+    assert "at most 10,485,760" in rest.json()["error"]["message"]
+    assert REQUEST_ID.match(rest["x-request-id"])
