@@ -27,6 +27,7 @@ from documents.sections import (
     heading_paths,
     markdown_headings,
     markdown_tables,
+    opening_title,
     plain_headings,
     repeated_lines,
     rst_blocks,
@@ -224,11 +225,15 @@ def _headings(
         return [h for page in pages for h in find(page.text, base=page.char_start)]
     if plain:
         repeated = repeated_lines([page.text for page in pages])
-        return [
+        found = [
             h
             for page in pages
             for h in plain_headings(page.text, base=page.char_start, repeated=repeated)
         ]
+        title = opening_title(pages[0].text, base=pages[0].char_start)
+        if title and not (found and found[0].offset == title.offset):
+            found.insert(0, title)
+        return found
     return []
 
 

@@ -203,6 +203,8 @@ _SMALL_WORDS = frozenset(
     "a an and as at but by for from in into of on or per the to with vs via its their our".split()
 )
 _MAX_PLAIN_HEADING = 100
+# A line standing alone at the top may be longer: titles of papers and reports run to 200.
+MAX_OPENING_TITLE = 200
 
 
 def plain_headings(
@@ -281,3 +283,18 @@ def repeated_lines(texts: Sequence[str]) -> frozenset[str]:
             if line:
                 counts[line] = counts.get(line, 0) + 1
     return frozenset(line for line, count in counts.items() if count >= REPEATED_LINE)
+
+
+_OPENING_TITLE = re.compile(r"\A[ \t]*([^\n]{3,%d}?)[ \t]*\n[ \t]*\n" % MAX_OPENING_TITLE)
+
+
+def opening_title(text: str, *, base: int = 0) -> Heading | None:
+    """A plain-text document's first line when it stands alone above the body, as titles do
+    ("Report on the northern division\n\nThe division grew..."): the top heading."""
+    match = _OPENING_TITLE.match(text)
+    if match is None:
+        return None
+    line = " ".join(match.group(1).split())
+    if line.endswith((".", ",", ";", ":")) or not any(ch.isalpha() for ch in line):
+        return None
+    return Heading(base + match.start(1), 1, line)

@@ -397,3 +397,18 @@ def test_a_pdf_chunk_carries_the_section_it_sits_in(tokenizer):
     assert cash.context.startswith(("Northwind Q3 >", "\N{HORIZONTAL ELLIPSIS}"))
     reserves = next(c for c in chunks if "inventory reserves" in c.text)
     assert reserves.context.endswith("Item 2. Management's Discussion and Analysis > Critical Accounting Estimates")
+
+
+def test_a_plain_text_document_is_titled_by_a_first_line_that_stands_alone(tokenizer):
+    body = " ".join(f"Sentence {i} of the abstract describes a measured effect." for i in range(40))
+    text = "Microglial activation in early white matter injury\n\n" + body
+    chunks = chunk_pages(
+        layout_pages([text]), tokenizer=tokenizer, max_tokens=60, overlap_tokens=0, plain=True
+    )
+    assert len(chunks) > 2
+    assert {c.context for c in chunks} == {"Microglial activation in early white matter injury"}
+    sentence = "The first line of this note is a sentence.\n\n" + body
+    chunks = chunk_pages(
+        layout_pages([sentence]), tokenizer=tokenizer, max_tokens=60, overlap_tokens=0, plain=True
+    )
+    assert {c.context for c in chunks} == {""}
