@@ -82,6 +82,11 @@ def provenance_record(*, message: Message, done: AnswerDone, question: str) -> A
     versions = _chunk_versions(
         [hit.chunk_id for hit in done.passages] + [c.chunk_id for c in done.citations]
     )
+    # Links only to rows that still exist (a re-index or a deletion may have removed them while
+    # answering); the ids themselves are kept either way.
+    documents = _existing_documents(
+        [hit.document_id for hit in done.passages] + [c.document_id for c in done.citations]
+    )
     rows = [
         _passage(
             record,
@@ -96,6 +101,8 @@ def provenance_record(*, message: Message, done: AnswerDone, question: str) -> A
             score=hit.score,
             similarity=hit.similarity,
             index_version=versions.get(hit.chunk_id or 0, corpus.index_version),
+            chunk_exists=(hit.chunk_id or 0) in versions,
+            document_exists=hit.document_id in documents,
         )
         for position, hit in enumerate(done.passages, start=1)
     ]
@@ -112,6 +119,8 @@ def provenance_record(*, message: Message, done: AnswerDone, question: str) -> A
             page_end=citation.page_end,
             text=citation.quote,
             index_version=versions.get(citation.chunk_id or 0, corpus.index_version),
+            chunk_exists=(citation.chunk_id or 0) in versions,
+            document_exists=citation.document_id in documents,
         )
         for position, citation in enumerate(done.citations, start=1)
     ]
@@ -131,6 +140,8 @@ def _passage(
     page_end: int | None,
     text: str,
     index_version: int | None,
+    chunk_exists: bool,
+    document_exists: bool,
     score: float | None = None,
     similarity: float | None = None,
     citation_number: int | None = None,
@@ -141,9 +152,9 @@ def _passage(
         position=position,
         citation_number=citation_number,
         chunk_ref=chunk_id,
-        chunk_id=chunk_id,
+        chunk_id=chunk_id if chunk_exists else None,
         document_ref=document_id,
-        document_id=document_id,
+        document_id=document_id if document_exists else None,
         document_name=document_name[:255],
         page_start=page_start,
         page_end=page_end,
@@ -160,6 +171,13 @@ def _chunk_versions(chunk_ids: Iterable[int | None]) -> dict[int, int]:
 
     ids = {pk for pk in chunk_ids if pk}
     return dict(Chunk.objects.filter(pk__in=ids).values_list("pk", "index_version"))
+
+
+def _existing_documents(document_ids: Iterable[int | None]) -> set[int]:
+    from documents.models import Document
+
+    ids = {pk for pk in document_ids if pk}
+    return set(Document.objects.filter(pk__in=ids).values_list("pk", flat=True))
 
 
 def _settings_of(strategy: str, corpus: Any, done: AnswerDone) -> dict[str, Any]:

@@ -166,3 +166,25 @@ def test_deleting_a_user_deletes_their_provenance(corpus, people):
     ask_web(corpus, people.reader)
     people.reader.delete()
     assert not AnswerProvenance.objects.exists()
+
+
+def test_passages_whose_chunk_or_document_is_gone_keep_their_ids(corpus, people, monkeypatch):
+    from chat.strategies import local_rag
+    from documents.models import Document
+
+    original = local_rag.ManualRetrievalStrategy._search
+
+    def search_then_lose_the_rows(self, corpus_, query):
+        retrieval = original(self, corpus_, query)
+        # A re-index (chunks) and a deletion (the document) land while the answer is written.
+        hit = retrieval.hits[0]
+        Chunk.objects.filter(pk=hit.chunk_id).delete()
+        return retrieval
+
+    monkeypatch.setattr(local_rag.ManualRetrievalStrategy, "_search", search_then_lose_the_rows)
+    answer = ask_web(corpus, people.reader)
+    first = answer.provenance.passages.get(role=PassageRole.CONTEXT, position=1)
+    assert first.chunk_id is None
+    assert first.chunk_ref is not None
+    assert first.text
+    assert Document.objects.filter(pk=first.document_ref).exists()
