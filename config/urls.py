@@ -1,16 +1,34 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from api import openai_compat, rest
+from config import sso
 from config.views import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
     # Sign in, sign out, password change and reset (templates in templates/registration/).
+    # Django's sign-in, and the password pages, aware of LOCAL_PASSWORDS (config/sso.py).
+    path("accounts/login/", sso.LoginView.as_view(), name="login"),
+    *[
+        path(f"accounts/{route}", sso.passwords_only(view.as_view()), name=name)
+        for route, view, name in (
+            ("password_change/", auth_views.PasswordChangeView, "password_change"),
+            ("password_reset/", auth_views.PasswordResetView, "password_reset"),
+            (
+                "reset/<uidb64>/<token>/",
+                auth_views.PasswordResetConfirmView,
+                "password_reset_confirm",
+            ),
+        )
+    ],
     path("accounts/", include("django.contrib.auth.urls")),
+    # Single sign-on: /oidc/authenticate/ (start) and /oidc/callback/ (the provider's redirect).
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("", include("documents.urls")),
     path("", include("chat.urls")),
     path("", include("evaluation.urls")),
