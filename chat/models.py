@@ -18,6 +18,15 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
             return self.none()
         return self.filter(user=user, corpus__in=Corpus.objects.for_user(user))
 
+    def matching(self, query: str) -> ConversationQuerySet:
+        """Conversations whose title or any question or answer contains every word of `query`."""
+        result = self
+        for word in query.split()[:10]:
+            result = result.filter(
+                models.Q(title__icontains=word) | models.Q(messages__content__icontains=word)
+            )
+        return result.distinct()
+
 
 class Conversation(models.Model):
     """A chat about one corpus. Every turn is stored here, whatever the strategy, so history

@@ -72,19 +72,21 @@ def citation_url(corpus_slug: str, citation: Mapping[str, Any]) -> str:
 
 
 def render_answer(
-    text: str, *, citations: Sequence[Mapping[str, Any]], corpus_slug: str
+    text: str,
+    *,
+    citations: Sequence[Mapping[str, Any]],
+    corpus_slug: str,
+    page_labels: Mapping[tuple[int, int], str] | None = None,
 ) -> SafeString:
-    """Sanitised HTML of an answer (complete or streamed so far)."""
+    """Sanitised HTML of an answer (complete or streamed so far). A marker's spoken label
+    names the place as the Sources list does (a sheet, a slide, pages 2-3)."""
     links = {}
-    for citation in citations:
-        number = _int(citation.get("number"))
-        url = citation_url(corpus_slug, citation)
-        if number is not None and url:
-            label = f"Source {number}: {citation.get('document') or 'document'}"
-            page = _int(citation.get("page"))
-            if page is not None:
-                label += f", page {page}"
-            links[number] = (url, label)
+    for source in sources(citations, corpus_slug=corpus_slug, page_labels=page_labels):
+        if source.url:
+            label = f"Source {source.number}: {source.document}"
+            if source.where:
+                label += f", {source.where}"
+            links[source.number] = (source.url, label)
     html = _MARKDOWN.render(text, {"citation_links": links})
     return mark_safe(sanitise(html))  # noqa: S308 - nh3 output
 

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from chat import selectors
 from chat.models import (
     Conversation,
     Feedback,
@@ -54,6 +55,13 @@ logger = logging.getLogger(__name__)
 class AskStarted:
     conversation: Conversation
     question: Message
+    # The answer row, stored as "streaming" before the first token.
+    answer: Message | None = None
+
+
+@dataclass(frozen=True)
+class AskStopped:
+    message: Message  # stored with status "stopped": someone pressed Stop
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ class AskFailed:
     code: str
 
 
-AskEvent = AskStarted | TextDelta | CitationFound | AskCompleted | AskFailed
+AskEvent = AskStarted | TextDelta | CitationFound | AskCompleted | AskFailed | AskStopped
 
 
 # --- conversations --------------------------------------------------------------------------------
@@ -170,11 +178,16 @@ def conversation_add_turns(*, conversation: Conversation, turns: Sequence[Turn])
     Message.objects.bulk_create(messages)
 
 
-def conversation_history(conversation: Conversation) -> tuple[Turn, ...]:
-    """Earlier completed turns, oldest first, at most CHAT_HISTORY_TURNS."""
+def conversation_history(
+    conversation: Conversation, *, before: Message | None = None
+) -> tuple[Turn, ...]:
+    """Earlier completed turns of the current line (no replaced versions), oldest first, at
+    most CHAT_HISTORY_TURNS; with `before`, only the turns asked before that question."""
     turns: list[Turn] = []
     question: str | None = None
-    for message in conversation.messages.order_by("id"):
+    for message in selectors.conversation_shown(conversation):
+        if before is not None and message.pk >= before.pk:
+            break
         if message.role == MessageRole.USER:
             question = message.content
         elif question is not None and message.status == MessageStatus.COMPLETE:
@@ -189,9 +202,81 @@ def conversation_history(conversation: Conversation) -> tuple[Turn, ...]:
 def message_ask(*, conversation: Conversation, question: str) -> Iterator[AskEvent]:
     """Ask a question in a conversation and stream the answer.
 
-    If the consumer stops iterating (the user pressed stop, the client went away), the partial
-    answer is stored with status "stopped".
+    The answer row exists from the start (status "streaming") and holds the text so far, so
+    any web process can show it while it is written and after the page that asked is gone.
+    It ends complete, failed, or stopped: when someone asked for it (`message_stop`) or the
+    consumer itself stopped iterating (the command line's Ctrl+C).
     """
+    question = _question_clean(question)
+    history = conversation_history(conversation)
+    with transaction.atomic():
+        question_message = Message.objects.create(
+            conversation=conversation, role=MessageRole.USER, content=question
+        )
+        if not conversation.title:
+            # Titled now, so a first turn that is stopped or fails still names the conversation.
+            conversation.title = _title_from(question)
+            conversation.save(update_fields=["title", "updated_at"])
+    yield from _answer(conversation=conversation, question=question_message, history=history)
+
+
+def message_regenerate(*, answer: Message) -> Iterator[AskEvent]:
+    """Answer the last question again (also the retry after a failure or a Stop); the earlier
+    answer stays reachable as a version but leaves the history the model sees."""
+    conversation = answer.conversation
+    shown = selectors.conversation_shown(conversation)
+    if answer.role != MessageRole.ASSISTANT or not shown or shown[-1].pk != answer.pk:
+        raise ValidationError({"message": "Only the latest answer can be answered again."})
+    if selectors.answer_is_live(answer):
+        raise ValidationError({"message": "This answer is still being written. Stop it first."})
+    question = next(
+        (message for message in reversed(shown) if message.role == MessageRole.USER), None
+    )
+    if question is None:
+        raise ValidationError({"message": "There is no question to answer again."})
+    history = conversation_history(conversation, before=question)
+    yield from _answer(
+        conversation=conversation, question=question, history=history, replaces=answer
+    )
+
+
+def message_edit(*, question: Message, text: str) -> Iterator[AskEvent]:
+    """Replace the last question with an edited one and answer it; the earlier question and
+    its answer stay reachable as a version."""
+    text = _question_clean(text)
+    conversation = question.conversation
+    shown = selectors.conversation_shown(conversation)
+    last_question = next(
+        (message for message in reversed(shown) if message.role == MessageRole.USER), None
+    )
+    if (
+        question.role != MessageRole.USER
+        or last_question is None
+        or last_question.pk != question.pk
+    ):
+        raise ValidationError({"message": "Only the latest question can be edited."})
+    if any(selectors.answer_is_live(message) for message in shown if message.pk > question.pk):
+        raise ValidationError({"message": "The answer is still being written. Stop it first."})
+    history = conversation_history(conversation, before=question)
+    edited = Message.objects.create(
+        conversation=conversation, role=MessageRole.USER, content=text, replaces=question
+    )
+    yield from _answer(conversation=conversation, question=edited, history=history)
+
+
+def message_stop(*, answer: Message) -> bool:
+    """Ask whichever process writes `answer` to stop (it stores what was written as "stopped"
+    at its next event). An answer whose process is gone is marked stopped here. False when
+    the answer had already ended."""
+    live = Message.objects.filter(
+        pk=answer.pk, role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING
+    )
+    if not selectors.answer_is_live(answer):
+        return bool(live.update(status=MessageStatus.STOPPED))
+    return bool(live.update(stop_requested=True))
+
+
+def _question_clean(question: str) -> str:
     question = question.strip()
     if not question:
         raise ValidationError({"question": "Ask a question first."})
@@ -199,32 +284,45 @@ def message_ask(*, conversation: Conversation, question: str) -> Iterator[AskEve
         raise ValidationError(
             {"question": f"Questions are limited to {settings.CHAT_MAX_QUESTION_CHARS} characters."}
         )
-    history = conversation_history(conversation)
-    corpus = conversation.corpus
-    question_message = Message.objects.create(
-        conversation=conversation, role=MessageRole.USER, content=question
-    )
-    yield AskStarted(conversation=conversation, question=question_message)
+    return question
 
-    strategy = get_strategy(conversation.strategy)
-    request = AnswerRequest(
-        corpus=corpus,
-        question=question,
-        history=history,
-        provider_state=dict(conversation.provider_state.get(conversation.strategy, {})),
-    )
-    answer = Message(
+
+# The partial answer (and its heartbeat) is written at most this often while it streams.
+LIVE_WRITE_SECONDS = 0.25
+
+
+def _answer(
+    *,
+    conversation: Conversation,
+    question: Message,
+    history: tuple[Turn, ...],
+    replaces: Message | None = None,
+) -> Iterator[AskEvent]:
+    corpus = conversation.corpus
+    answer = Message.objects.create(
         conversation=conversation,
         role=MessageRole.ASSISTANT,
         strategy=conversation.strategy,
         status=MessageStatus.STREAMING,
+        reply_to=question,
+        replaces=replaces,
+        heartbeat_at=timezone.now(),
+    )
+    strategy = get_strategy(conversation.strategy)
+    request = AnswerRequest(
+        corpus=corpus,
+        question=question.content,
+        history=history,
+        provider_state=dict(conversation.provider_state.get(conversation.strategy, {})),
     )
     started = time.perf_counter()
+    last_write = started
     parts: list[str] = []
     citations: list[dict[str, Any]] = []
     finished = False
     events = strategy.answer(request)
     try:
+        yield AskStarted(conversation=conversation, question=question, answer=answer)
         for event in events:
             if isinstance(event, TextDelta):
                 if answer.first_token_ms is None:
@@ -235,10 +333,26 @@ def message_ask(*, conversation: Conversation, question: str) -> Iterator[AskEve
                 citations.append(event.citation.as_dict())
                 yield event
             elif isinstance(event, AnswerDone):
-                _answer_complete(answer, event, started, conversation, question)
+                _answer_complete(answer, event, started, conversation, question.content)
                 finished = True
                 yield AskCompleted(message=answer)
                 return
+            # The first text at once (a reload right after it shows it), then at intervals;
+            # always after the event went to the consumer, so it never delays a token.
+            if (parts and last_write == started) or (
+                time.perf_counter() - last_write >= LIVE_WRITE_SECONDS
+            ):
+                last_write = time.perf_counter()
+                if not _answer_write_progress(answer, parts, citations):
+                    answer.status = MessageStatus.STOPPED
+                    answer.content = "".join(parts)
+                    answer.citations = citations
+                    answer.stop_requested = True
+                    _answer_save(answer, started)
+                    finished = True
+                    logger.info("conversation %s: answer %s stopped", conversation.pk, answer.pk)
+                    yield AskStopped(message=answer)
+                    return
         raise StrategyError(
             "The answer ended unexpectedly. Try again.", retryable=True, code="incomplete"
         )
@@ -271,11 +385,22 @@ def message_ask(*, conversation: Conversation, question: str) -> Iterator[AskEve
         if close is not None:
             close()
         if not finished:
-            # The consumer stopped early: keep what was shown.
+            # The consumer stopped iterating: keep what was written.
             answer.status = MessageStatus.STOPPED
             answer.content = "".join(parts)
             answer.citations = citations
             _answer_save(answer, started)
+
+
+def _answer_write_progress(
+    answer: Message, parts: list[str], citations: list[dict[str, Any]]
+) -> bool:
+    """Store the answer so far for readers in other processes; False once Stop was pressed."""
+    return bool(
+        Message.objects.filter(pk=answer.pk, stop_requested=False).update(
+            content="".join(parts), citations=citations, heartbeat_at=timezone.now()
+        )
+    )
 
 
 def message_ask_collect(*, conversation: Conversation, question: str) -> Message:

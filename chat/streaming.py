@@ -2,9 +2,14 @@
 
 Answering is synchronous code (ORM, SDK streams). Under ASGI a synchronous iterator would be
 buffered whole before the first byte is sent, so each stream runs its generator in a thread of
-its own and hands the events to the event loop through a queue. When the client goes away,
-Django cancels the response; the thread notices at the next event and closes the generator,
-which stores the partial answer as "stopped".
+its own and hands the events to the event loop through a queue.
+
+When the client goes away (a reload, another page, a dropped connection), Django cancels the
+response but the thread carries on to the end of the answer, which is stored as it grows
+(chat.services.message_ask); `follow_answer` streams it again to whoever comes back, from any
+web process. Only `message_stop` stops an answer. The events go straight from the generating
+thread to the response, not through the database or the broker, so the first token is not
+delayed (the database is written at most every LIVE_WRITE_SECONDS).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from typing import Any, TypeVar
 
 from django.db import connections
 
-from chat.services import AskCompleted, AskEvent, AskFailed, AskStarted
+from chat.models import Message, MessageStatus
+from chat.selectors import answer_is_live
+from chat.services import AskCompleted, AskEvent, AskFailed, AskStarted, AskStopped
 from chat.strategies.base import CitationFound, TextDelta
 
 logger = logging.getLogger(__name__)
@@ -33,7 +40,8 @@ class _Raised:
 
 
 async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
-    """Yield the items of a synchronous iterator that runs in its own thread."""
+    """Yield the items of a synchronous iterator that runs in its own thread, to its end even
+    if the consumer stops early."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
     stop = threading.Event()
@@ -49,9 +57,9 @@ async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIt
             iterator = make_iterator()
             try:
                 for item in iterator:
-                    put(item)
-                    if stop.is_set():
-                        break
+                    # Nobody listening any more: finish the work all the same.
+                    if not stop.is_set():
+                        put(item)
             finally:
                 close = getattr(iterator, "close", None)
                 if close is not None:
@@ -85,6 +93,7 @@ def ask_event_payload(event: AskEvent) -> tuple[str, dict[str, Any]]:
         return "start", {
             "conversation_id": event.conversation.pk,
             "question_id": event.question.pk,
+            "message_id": event.answer.pk if event.answer else None,
             "strategy": event.conversation.strategy,
         }
     if isinstance(event, TextDelta):
@@ -93,6 +102,8 @@ def ask_event_payload(event: AskEvent) -> tuple[str, dict[str, Any]]:
         return "citation", event.citation.as_dict()
     if isinstance(event, AskCompleted):
         return "done", message_payload(event.message)
+    if isinstance(event, AskStopped):
+        return "stopped", message_payload(event.message)
     if isinstance(event, AskFailed):
         return "error", {
             **message_payload(event.message),
@@ -117,3 +128,72 @@ def message_payload(message: Any) -> dict[str, Any]:
         "latency_ms": message.latency_ms,
         "first_token_ms": message.first_token_ms,
     }
+
+
+# How often a follower reads an answer that another thread (maybe another process) writes.
+FOLLOW_POLL_SECONDS = 0.2
+
+
+async def follow_answer(
+    message_id: int, *, poll: float = FOLLOW_POLL_SECONDS
+) -> AsyncIterator[Message]:
+    """The stored answer each time it changed while it is written (read from the database, so
+    the writer may be any web process), last as it ended: complete, failed, stopped, or still
+    "streaming" when its writer is gone. Nothing if the message does not exist."""
+    seen: tuple[str, int, int] | None = None
+    while True:
+        message = await Message.objects.filter(pk=message_id).afirst()
+        if message is None:
+            return
+        state = (message.status, len(message.content), len(message.citations))
+        live = answer_is_live(message)
+        if state != seen or not live:
+            seen = state
+            yield message
+        if not live:
+            return
+        await asyncio.sleep(poll)
+
+
+async def follow_answer_events(
+    message_id: int, *, offset: int = 0, poll: float = FOLLOW_POLL_SECONDS
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """`follow_answer` in the events of a live answer, for the API: `delta` with the text after
+    the first `offset` characters, each `citation` once, then `done`, `error` or `stopped`
+    (an answer whose writer is gone is an `error` with code "interrupted")."""
+    sent_text = offset
+    sent_citations = 0
+    async for message in follow_answer(message_id, poll=poll):
+        if message.status == MessageStatus.STREAMING and len(message.content) > sent_text:
+            yield "delta", {"text": message.content[sent_text:]}
+            sent_text = len(message.content)
+        for citation in message.citations[sent_citations:]:
+            yield "citation", citation
+        sent_citations = len(message.citations)
+        if message.status == MessageStatus.COMPLETE:
+            yield "done", message_payload(message)
+        elif message.status == MessageStatus.STOPPED:
+            yield "stopped", message_payload(message)
+        elif message.status == MessageStatus.ERROR:
+            yield (
+                "error",
+                {
+                    **message_payload(message),
+                    "message": message.error,
+                    "retryable": True,
+                    "code": "failed",
+                },
+            )
+        elif not answer_is_live(message):
+            yield (
+                "error",
+                {
+                    **message_payload(message),
+                    "message": INTERRUPTED,
+                    "retryable": True,
+                    "code": "interrupted",
+                },
+            )
+
+
+INTERRUPTED = "The answer was cut off on the server before it finished. Ask again."

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from django.http import HttpRequest
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from api.access import conversation_for
 from api.auth import request_token
+from api.errors import not_found
 from api.rest.schemas import (
     SLUG_PATTERN,
     ConversationDetailOut,
@@ -19,6 +22,7 @@ from api.rest.schemas import (
 from api.scopes import Permission
 from chat import services
 from chat.models import Conversation, Message
+from chat.streaming import follow_answer_events, sse
 
 router = Router(tags=["conversations"])
 
@@ -64,6 +68,48 @@ def conversation_detail(request: HttpRequest, conversation_id: Id) -> dict[str, 
         **conversation_out(conversation),
         "messages": [message_out(message) for message in messages],
     }
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages/{message_id}/stream",
+    response={200: None, ERRORS: ErrorOut},
+    summary="Follow an answer",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "Server-Sent Events of an answer still being written (after a "
+                "dropped connection, from any server process): `delta` with the text after "
+                "`offset` characters, each `citation`, then `done`, `error` or `stopped`, as "
+                "the ask stream sends them. An answer that has ended is sent at once.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+async def message_stream(
+    request: HttpRequest,
+    conversation_id: Id,
+    message_id: Id,
+    offset: int = 0,
+) -> StreamingHttpResponse:
+    """An ask stream goes on being written when its client goes away; this picks it up again
+    (send the number of characters of text already received as `offset`)."""
+    token = request_token(request)
+    conversation = await sync_to_async(conversation_for)(token, conversation_id)
+    message = await Message.objects.filter(
+        conversation=conversation, pk=message_id, role="assistant"
+    ).afirst()
+    if message is None:
+        raise not_found(f"Conversation {conversation_id} has no answer {message_id}.")
+
+    async def events() -> AsyncIterator[str]:
+        async for name, data in follow_answer_events(message.pk, offset=max(0, offset)):
+            yield sse(name, data)
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 @router.delete(

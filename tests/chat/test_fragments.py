@@ -34,7 +34,8 @@ def citation(meals, **changes):
 
 def test_a_source_links_to_the_highlighted_passage(corpus, meals):
     html = source_html(citation=citation(meals), corpus=corpus)
-    assert html.startswith('<li value="1">')
+    assert html.startswith('<li value="1" data-source="1">')
+    assert 'data-copy="quote"' in html
     url = f"/c/policies/documents/{meals.pk}/?page=1&amp;start=10&amp;end=60#passage"
     assert f'<a href="{url}">' in html
     assert '<span class="source-document">meals.md</span>' in html
@@ -72,7 +73,7 @@ def test_the_question_is_escaped_and_keeps_its_line_breaks(corpus, people):
     question = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content="<i>Meals</i>\nabroad?"
     )
-    html = question_html(question=question)
+    html = question_html(question=question, corpus=corpus)
     assert f'id="message-{question.pk}"' in html
     assert "&lt;i&gt;Meals&lt;/i&gt;<br>abroad?" in html
 
@@ -83,7 +84,13 @@ def test_the_sidebar_item_is_current_and_titled_by_the_question(corpus, people):
         conversation=conversation, corpus=corpus, title="<b>Meals</b> abroad?"
     )
     assert f'href="/c/policies/conversations/{conversation.pk}/" aria-current="page"' in html
-    assert '<span class="conversation-title">&lt;b&gt;Meals&lt;/b&gt; abroad?</span>' in html
+    assert (
+        '<span class="conversation-title" data-item-title>&lt;b&gt;Meals&lt;/b&gt; abroad?</span>'
+        in html
+    )
+    # Rename and delete from the item itself, named after it for screen readers.
+    assert 'aria-label="Rename “&lt;b&gt;Meals&lt;/b&gt; abroad?”"' in html
+    assert f'href="/c/policies/conversations/{conversation.pk}/delete" data-confirm=' in html
     assert '<time class="conversation-when" datetime="' in html
 
 

@@ -114,7 +114,9 @@ def test_a_conversation_shows_its_turns_with_sources_strategy_and_notice(
     assert 'class="cite"' in html
     assert "Sources" in html
     assert 'meals.md</span><span class="source-where">, page 1' in html
-    assert "Answered with Manual retrieval" in html
+    # Plain words for readers; the method's name only in the tooltip.
+    assert ">Answered from your documents</span>" in html
+    assert 'title="Method: Manual retrieval' in html
     assert "Extractive answer" in html
     assert f'action="/c/policies/messages/{answer.pk}/feedback"' in html
     assert 'aria-current="page"' in html

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
 import pytest
+from django.test import AsyncClient
 
 from api.models import ApiConversation
-from tests.api.conftest import api_client, token_for
+from chat.models import Message
+from tests.api.conftest import api_client, streamed_body, token_for
 from tests.api.rest.conftest import ask
+from tests.conftest import parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,3 +52,45 @@ def test_conversations_list_get_and_delete(client, people, policies):
     assert client.get(f"/api/conversations/{first['conversation_id']}").status_code == 404
     assert client.get("/api/conversations").json()["count"] == 1
     assert not ApiConversation.objects.filter(conversation_id=first["conversation_id"]).exists()
+
+
+def test_an_answer_goes_on_when_the_client_leaves_and_can_be_followed(people, policies):
+    """The ask stream is written to its end when its client goes away; GET .../stream picks it
+    up from the characters already received."""
+    plaintext = token_for(people.contributor)
+
+    async def leave_early():
+        response = await AsyncClient().post(
+            "/api/corpora/policies/ask",
+            json.dumps({"question": "How much is the meal allowance abroad?", "stream": True}),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {plaintext}"},
+        )
+        content = response.streaming_content
+        body = ""
+        async for chunk in content:
+            body += chunk.decode() if isinstance(chunk, bytes) else chunk
+            if "event: start" in body:
+                break
+        await content.aclose()
+        return parse_sse(body.split("\n\n")[0] + "\n\n").named("start")[0]
+
+    start = asyncio.run(leave_early())
+    for thread in threading.enumerate():
+        if thread.name == "docent-stream":
+            thread.join(timeout=20)
+    answer = Message.objects.get(pk=start["message_id"])
+    assert answer.status == "complete"
+
+    client = api_client(plaintext)
+    url = f"/api/conversations/{start['conversation_id']}/messages/{answer.pk}/stream"
+    response = client.get(url, {"offset": 3})
+    assert response["Content-Type"] == "text/event-stream"
+    stream = parse_sse(streamed_body(response))
+    assert stream.names()[-1] == "done"
+    assert stream.named("done")[0]["answer"] == answer.content
+    # Someone else's answer is not there.
+    other = api_client(token_for(people.reader))
+    assert other.get(url).status_code == 404
+    missing = f"/api/conversations/{start['conversation_id']}/messages/999999/stream"
+    assert client.get(missing).status_code == 404

@@ -80,7 +80,7 @@ def test_ask_streams_the_web_uis_events(plaintext, policies, how):
     assert names[-1] == "done"
     assert {"delta", "citation"} <= set(names)
     start = stream.named("start")[0]
-    assert set(start) == {"conversation_id", "question_id", "strategy"}
+    assert set(start) == {"conversation_id", "question_id", "message_id", "strategy"}
     done = stream.named("done")[0]
     stored = Message.objects.get(pk=done["message_id"])
     assert done == json.loads(json.dumps(message_payload(stored)))
