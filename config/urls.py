@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from api import openai_compat, rest
 from config import sso
@@ -11,6 +13,11 @@ from config.views import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
+    # Browsers and crawlers ask for /favicon.ico whatever the page links to.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=f"{settings.STATIC_URL}img/favicon.svg", permanent=True),
+    ),
     # Sign in, sign out, password change and reset (templates in templates/registration/).
     # Django's sign-in, and the password pages, aware of LOCAL_PASSWORDS (config/sso.py).
     path("accounts/login/", sso.LoginView.as_view(), name="login"),
