@@ -63,8 +63,8 @@ TEXT_PART_SUFFIXES = frozenset(
     {"", ".xml", ".rels", ".html", ".htm", ".xhtml", ".opf", ".ncx", ".svg", ".css", ".txt"}
 )
 SPLIT_ADVICE = "Split it into smaller files and upload them separately."
-# How often the parent renews the document's lease while a parser is quiet.
-HEARTBEAT_SECONDS = 30.0
+# How often the parent looks at the clock while the child is quiet.
+POLL_SECONDS = 1.0
 
 
 def limit(name: str) -> int:
@@ -259,24 +259,20 @@ def _await_result(
     max_seconds: int,
 ) -> ParsedDocument:
     deadline = time.monotonic() + max_seconds if max_seconds else None
-    last_progress: tuple[str, float] | None = None
-    last_heard = time.monotonic()
     while True:
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             logger.warning("parse child %s killed after %ss", child.pid, max_seconds)
             raise _time_error()
-        wait = HEARTBEAT_SECONDS if deadline is None else min(HEARTBEAT_SECONDS, deadline - now)
+        wait = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - now)
         if receiver.poll(max(wait, 0.0)):
             try:
                 kind, *payload = receiver.recv()
             except EOFError:
                 break  # the child died without a word
             if kind == "progress":
-                last_progress = (payload[0], payload[1])
-                last_heard = time.monotonic()
                 if progress is not None:
-                    progress(*last_progress)
+                    progress(payload[0], payload[1])
                 continue
             if kind == "result":
                 return payload[0]  # type: ignore[no-any-return]
@@ -289,10 +285,6 @@ def _await_result(
                 # A bug in a parser, not a property of the file: the worker log has the trace.
                 logger.error("parser crashed in child %s:\n%s", child.pid, payload[0])
                 raise RuntimeError(f"the parser crashed: {payload[1]}")
-        elif progress is not None and time.monotonic() - last_heard >= HEARTBEAT_SECONDS:
-            # A parser that is quiet for long still holds the document: keep its lease.
-            progress(*(last_progress or ("parsing", 0.0)))
-            last_heard = time.monotonic()
     child.join(timeout=5)
     code = child.exitcode
     logger.warning("parse child %s ended with exit code %s and no result", child.pid, code)
