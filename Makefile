@@ -20,7 +20,7 @@ format:
 	.venv/bin/ruff format .
 
 typecheck:
-	.venv/bin/mypy config documents chat api
+	.venv/bin/mypy config documents chat api evaluation
 
 migrations-check:
 	$(PY) manage.py makemigrations --check --dry-run

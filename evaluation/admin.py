@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms import formset_factory
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -180,7 +181,7 @@ class AnswerProvenanceAdmin(admin.ModelAdmin[AnswerProvenance]):
             *super().get_urls(),
         ]
 
-    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponse:
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
         """Everything the list shows with its current filters and search, as a download."""
         if not self.has_view_permission(request):
             raise PermissionDenied
@@ -205,7 +206,7 @@ def _selection(queryset: QuerySet[AnswerProvenance]) -> dict[str, Any]:
     return {"selected": list(queryset.values_list("pk", flat=True)[:1000])}
 
 
-def _export(queryset: QuerySet[AnswerProvenance], fmt: str) -> HttpResponse:
+def _export(queryset: QuerySet[AnswerProvenance], fmt: str) -> HttpResponseBase:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
         response = StreamingHttpResponse(

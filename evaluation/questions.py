@@ -139,7 +139,7 @@ def _csv_rows(text: str) -> tuple[list[tuple[int, Mapping[str, Any]]], list[str]
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "question" not in [f.strip() for f in reader.fieldnames]:
         return [], ["The CSV needs a header row with a “question” column."]
-    rows = []
+    rows: list[tuple[int, Mapping[str, Any]]] = []
     for row in reader:
         cleaned = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         if any(cleaned.values()):

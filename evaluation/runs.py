@@ -87,11 +87,12 @@ def configurations_clean(
             )
         target = corpus
         if raw.get("corpus"):
-            target = Corpus.objects.filter(slug=raw["corpus"]).first()
-            if target is None:
+            named = Corpus.objects.filter(slug=raw["corpus"]).first()
+            if named is None:
                 raise ValidationError(
                     {"configurations": f"{where}: there is no corpus “{raw['corpus']}”."}
                 )
+            target = named
         strategy = str(raw.get("strategy") or corpus_strategy(target))
         try:
             strategy_validate(corpus=target, strategy=strategy)

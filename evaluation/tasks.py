@@ -28,7 +28,7 @@ def _run_failed(
     on_failure=_run_failed,
     ignore_result=True,
 )
-def evaluation_run_execute(self: Task, *, run_id: int) -> None:
+def evaluation_run_execute(self: Any, *, run_id: int) -> None:
     runs.evaluation_run_execute(
         run_id=run_id, token=jobs.claim_token(self.request.id, self.request.retries)
     )

@@ -83,10 +83,14 @@ def provenance_export(
     return response
 
 
+def _one_default_configuration() -> list[dict[str, Any]]:
+    return [{}]
+
+
 class RunIn(Schema):
     question_set: str = Field(description="The name of one of the corpus's question sets.")
     configurations: list[dict[str, Any]] = Field(
-        default_factory=lambda: [{}],
+        default_factory=_one_default_configuration,
         description='Each {"label", "strategy", "corpus", "top_k", "rerank", "index_version"}; '
         "omitted keys are as configured.",
     )
