@@ -46,13 +46,24 @@ _LOCKED_MESSAGE = (
 )
 
 
+_NO_PAGES = (
+    "This PDF has no pages, so there is nothing to index. Check that you chose the right file; "
+    "if it opens in a PDF viewer, print it to a new PDF and upload that."
+)
+_NO_READABLE_TEXT = (
+    "This PDF has no text that can be read and no images, so it is not a scan and OCR would "
+    "not help: its pages are blank or drawings, or its fonts lack a character map (common "
+    "in some Chinese, Japanese and Korean PDFs). Export it again with fonts embedded, or "
+    "print it to a new PDF, and upload that."
+)
+
 _OCR_FOUND_NOTHING = (
     "This PDF has no text layer, and OCR found no legible text on its pages (blank pages, "
     "photos, or a scan too faint or too small to read). If it has text, scan it again at "
     "300 DPI and upload the new file."
 )
 
-# Below this a "text" PDF is almost surely scanned pages with a stray caption or page numbers.
+# Below this an image page is almost surely a scan with a stray caption or page number.
 _SPARSE_CHARS_PER_PAGE = 40
 # A page with fewer characters in its text layer (a page number, a stamp) is read by OCR.
 _SCANNED_PAGE_CHARS = 10
@@ -66,21 +77,48 @@ def _sniff(probe: Probe) -> bool:
 
 
 def _review(pages: Sequence[ParsedPage]) -> list[str]:
-    """Scanned pages without OCR have no text layer, or only page numbers and captions."""
-    warnings = ocr.low_confidence_warnings(pages)
-    blank = sum(1 for page in pages if not page.text)
-    if blank:
-        verb, pronoun = ("has", "it") if blank == 1 else ("have", "they")
+    """Pages OCR read with low confidence. The scanned-page warnings need to know which pages
+    are images, which only the parser sees (`_scan_warnings`)."""
+    return ocr.low_confidence_warnings(pages)
+
+
+def _listed(numbers: Sequence[int]) -> str:
+    shown = ", ".join(str(number) for number in numbers[:10])
+    more = f" and {len(numbers) - 10} more" if len(numbers) > 10 else ""
+    return f"{'page' if len(numbers) == 1 else 'pages'} {shown}{more}"
+
+
+def _scan_warnings(
+    pages: Sequence[ParsedPage], image_pages: set[int], attempted: set[int]
+) -> list[str]:
+    """Page by page: an image page with no text, or with only a caption or a page number,
+    is probably a scan. OCR is suggested only for such pages that OCR did not try (it is
+    off); pages without images (blank pages, drawings) get no OCR advice, since OCR would
+    find nothing there. Pages beyond OCR_MAX_PAGES have their own warning."""
+    text = {page.number: page.text.strip() for page in pages}
+    unread = [n for n in sorted(image_pages) if n not in attempted]
+    warnings = []
+    if not ocr.ocr_enabled():
+        blank = [n for n in unread if not text[n]]
+        sparse = [n for n in unread if 0 < len(text[n]) < _SPARSE_CHARS_PER_PAGE]
+        advice = "run OCR on the file (for example with ocrmypdf) if searches miss its content"
+        if blank:
+            warnings.append(
+                f"{len(blank)} of {len(pages)} pages are images with no text layer (scans?) "
+                f"and cannot be searched ({_listed(blank)}); {advice}."
+            )
+        if sparse:
+            warnings.append(
+                f"Very little text was found on {len(sparse)} of {len(pages)} pages that are "
+                f"images ({_listed(sparse)}): only a caption or a page number, so they are "
+                f"probably scans; {advice}."
+            )
+    empty = [n for n in sorted(attempted) if not text[n]]
+    if empty:
         warnings.append(
-            f"{blank} of {len(pages)} pages {verb} no extractable text (scanned images?); "
-            f"{pronoun} cannot be searched."
-        )
-    chars = sum(len(page.text) for page in pages)
-    read_by_ocr = any(page.ocr for page in pages)
-    if not blank and not read_by_ocr and chars < _SPARSE_CHARS_PER_PAGE * len(pages):
-        warnings.append(
-            f"Very little text was found ({chars} characters on {len(pages)} pages); the pages "
-            "may be images of text. Run OCR on the file if searches miss its content."
+            f"OCR found no legible text on {len(empty)} of {len(pages)} pages "
+            f"({_listed(empty)}: blank, photos, or a scan too faint to read); they cannot be "
+            "searched."
         )
     return warnings
 
@@ -114,28 +152,41 @@ class PdfParser:
                 raise _open_error(error) from error
             try:
                 count = len(document)
+                if count == 0:
+                    raise ParseError(_NO_PAGES, code=ParseErrorCode.EMPTY)
                 check_page_count(count, max_pages=max_pages)
-                pages, failed = [], []
+                pages, failed, image_pages = [], [], set()
                 for index in range(count):
-                    text = _page_text(document, index)
+                    text, has_image = _page_text(document, index)
                     if text is None:
                         failed.append(index + 1)
+                    if has_image:
+                        image_pages.add(index + 1)
                     pages.append(ParsedPage(number=index + 1, text=text or ""))
                 is_form = document.get_formtype() != pdfium_c.FORMTYPE_NONE
             finally:
                 document.close()
-        pages, ocr_warnings = _read_scanned_pages(path, pages)
+        pages, ocr_warnings, attempted = _read_scanned_pages(path, pages, image_pages)
         if failed and len(failed) == len(pages):
             raise corrupt("the text of its pages could not be read", _REPAIR_ADVICE)
-        if is_form and not failed and not any(page.text.strip() for page in pages):
+        has_text = any(page.text.strip() for page in pages)
+        if is_form and not failed and not has_text:
             raise ParseError(
                 "This PDF has no text outside its form fields, and form field contents are not "
                 "read. Print it to a new PDF (which turns the fields into text) and upload that.",
                 code=ParseErrorCode.NO_TEXT,
             )
-        if ocr.ocr_enabled() and not failed and not any(page.text.strip() for page in pages):
+        if not failed and not has_text and not image_pages:
+            # Nothing is an image, so OCR would find nothing: the text is there but unreadable.
+            raise ParseError(_NO_READABLE_TEXT, code=ParseErrorCode.NO_TEXT)
+        if ocr.ocr_enabled() and not failed and not has_text:
             raise ParseError(_OCR_FOUND_NOTHING, code=ParseErrorCode.NO_TEXT)
-        warnings = ocr_warnings
+        warnings = [*ocr_warnings, *_scan_warnings(pages, image_pages, attempted)]
+        if is_form:
+            warnings.append(
+                "This PDF has form fields; what is typed into them is not read. Print it to a "
+                "new PDF (which turns the fields into text) to make their contents searchable."
+            )
         if failed:
             logger.warning("pdf %s: text of %d pages could not be read", path.name, len(failed))
             listed = ", ".join(str(number) for number in failed[:10])
@@ -147,31 +198,50 @@ class PdfParser:
         return ParsedDocument(pages=pages, parser=self.name, markup=self.markup, warnings=warnings)
 
 
-def _page_text(document: pdfium.PdfDocument, index: int) -> str | None:
-    """The page's text layer, including invisible OCR text; None if PDFium fails on this page."""
+def _page_text(document: pdfium.PdfDocument, index: int) -> tuple[str | None, bool]:
+    """The page's text layer, including invisible OCR text (None if PDFium fails on this
+    page), and whether the page shows an image (a scan, a photo)."""
     page = textpage = None
     try:
         page = document[index]
+        has_image = _has_image(page)
         textpage = page.get_textpage()
         text = str(textpage.get_text_range())
     except Exception:  # a damaged page must not cost the rest of the document
         logger.info("pdf page %d: text extraction failed", index + 1, exc_info=True)
-        return None
+        return None, False
     finally:
         if textpage is not None:
             textpage.close()
         if page is not None:
             page.close()
     # PDFium marks the hyphen of a word broken across lines as U+FFFE; join the word again.
-    return _SOFT_HYPHEN.sub("", text)
+    return _SOFT_HYPHEN.sub("", text), has_image
 
 
-def _read_scanned_pages(path: Path, pages: list[ParsedPage]) -> tuple[list[ParsedPage], list[str]]:
-    """OCR the pages whose text layer is empty or nearly so, up to OCR_MAX_PAGES of them."""
-    scanned = [page for page in pages if len(page.text.strip()) < _SCANNED_PAGE_CHARS]
+def _has_image(page: pdfium.PdfPage) -> bool:
+    try:
+        objects = page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)
+        return next(iter(objects), None) is not None
+    except Exception:  # an unreadable object list: assume a plain page
+        return False
+
+
+def _read_scanned_pages(
+    path: Path, pages: list[ParsedPage], image_pages: set[int]
+) -> tuple[list[ParsedPage], list[str], set[int]]:
+    """OCR the pages whose text layer is empty or nearly so, up to OCR_MAX_PAGES of them: a
+    page that shows an image is read unless its text layer has more than a caption. Also
+    returns the numbers of the pages OCR tried."""
+    scanned = [
+        page
+        for page in pages
+        if len(page.text.strip())
+        < (_SPARSE_CHARS_PER_PAGE if page.number in image_pages else _SCANNED_PAGE_CHARS)
+    ]
     engine = ocr.get_engine()
     if not scanned or engine.name == "none":
-        return pages, []
+        return pages, [], set()
     limit = int(ocr.ocr_setting("OCR_MAX_PAGES"))
     chosen, skipped = scanned[:limit], scanned[limit:]
     scale = int(ocr.ocr_setting("OCR_DPI")) / 72
@@ -185,7 +255,7 @@ def _read_scanned_pages(path: Path, pages: list[ParsedPage]) -> tuple[list[Parse
             result = engine.read(image)
         except ocr.OcrUnavailableError as error:
             logger.warning("pdf %s: OCR unavailable (%s)", path.name, error)
-            return pages, [f"Scanned pages were not read: OCR is unavailable ({error})."]
+            return pages, [f"Scanned pages were not read: OCR is unavailable ({error})."], set()
         if len(result.text.strip()) > len(page.text.strip()):
             read[page.number] = ParsedPage(
                 number=page.number,
@@ -202,7 +272,8 @@ def _read_scanned_pages(path: Path, pages: list[ParsedPage]) -> tuple[list[Parse
             f"(from page {skipped[0].number} on) have no text. Split the file, or ask an "
             "administrator to raise OCR_MAX_PAGES."
         )
-    return [read.get(page.number, page) for page in pages], warnings
+    attempted = {page.number for page in chosen}
+    return [read.get(page.number, page) for page in pages], warnings, attempted
 
 
 def _render(path: Path, *, index: int, scale: float) -> Image.Image | None:
@@ -236,7 +307,8 @@ def _open_error(error: pdfium.PdfiumError) -> ParseError:
             code=ParseErrorCode.ENCRYPTED,
         )
     if error.err_code == pdfium_c.FPDF_ERR_SUCCESS:
-        return corrupt("the PDF contains no pages", _REPAIR_ADVICE)
+        # PDFium refuses a document without pages but reports no error.
+        return ParseError(_NO_PAGES, code=ParseErrorCode.EMPTY)
     reasons = {
         pdfium_c.FPDF_ERR_FORMAT: "its structure is broken (not a valid PDF)",
         pdfium_c.FPDF_ERR_FILE: "the file could not be read as a PDF",

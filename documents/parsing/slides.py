@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pptx import Presentation
@@ -56,9 +57,10 @@ class PptxParser:
             raise corrupt(f"the presentation could not be opened ({_reason(error)})") from error
         check_page_count(len(slides), max_pages=max_pages)
         pages, failed = [], []
+        skipped: list[tuple[int, str]] = []
         for number, slide in enumerate(slides, start=1):
             try:
-                text = _slide_text(slide)
+                text = _slide_text(slide, skipped=lambda what, n=number: skipped.append((n, what)))
             except Exception:  # one malformed slide must not cost the others
                 logger.info("pptx slide %d could not be read", number, exc_info=True)
                 failed.append(number)
@@ -68,10 +70,17 @@ class PptxParser:
         if failed:
             listed = ", ".join(str(number) for number in failed)
             warnings.append(f"The text of slide(s) {listed} could not be read and is missing.")
+        if skipped:
+            listed = "; ".join(f"slide {n}, {what}" for n, what in skipped[:10])
+            more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+            warnings.append(
+                f"Some content could not be read and is not searchable: {listed}{more}."
+            )
         return ParsedDocument(pages=pages, parser=self.name, markup=self.markup, warnings=warnings)
 
 
-def _slide_text(slide: Any) -> str:
+def _slide_text(slide: Any, *, skipped: Callable[[str], None]) -> str:
+    """The slide as Markdown; `skipped(description)` hears of each shape that was left out."""
     blocks = []
     title = slide.shapes.title
     title_id = None
@@ -84,8 +93,9 @@ def _slide_text(slide: Any) -> str:
             continue
         try:
             blocks.extend(_shape_blocks(shape))
-        except Exception:  # e.g. a chart type python-pptx does not model; keep the rest
-            logger.info("pptx shape %s could not be read", shape.shape_id, exc_info=True)
+        except Exception as error:  # e.g. a chart type python-pptx does not model; keep the rest
+            logger.debug("pptx shape %s could not be read", shape.shape_id, exc_info=True)
+            skipped(_skipped_shape(shape, error))
     if slide.has_notes_slide:
         frame = slide.notes_slide.notes_text_frame
         if frame is not None and (notes := _text(frame.text).strip()):
@@ -130,3 +140,21 @@ def _text(text: str) -> str:
 
 def _reason(error: Exception) -> str:
     return str(error).strip()[:150] or type(error).__name__
+
+
+def _skipped_shape(shape: Any, error: Exception) -> str:
+    """ "a chart (bar3DChart), 'Chart 3'", "an element, 'Picture 2'": what a reader of the
+    warning can find in the presentation."""
+    name = getattr(shape, "name", "") or f"shape {shape.shape_id}"
+    if not getattr(shape, "has_chart", False):
+        return f"an element named {name!r}"
+    try:  # the plot's element name, e.g. bar3DChart, which python-pptx does not model
+        plot_area = shape.chart._chartSpace.plotArea
+        kinds = [
+            child.tag.rsplit("}", 1)[-1]
+            for child in plot_area.iterchildren()
+            if str(child.tag).endswith("Chart")
+        ]
+    except Exception:
+        kinds = []
+    return f"a chart ({', '.join(kinds)}) named {name!r}" if kinds else f"a chart named {name!r}"

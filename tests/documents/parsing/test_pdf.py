@@ -39,7 +39,8 @@ def test_pdf_with_some_pages_without_text_parses_with_a_warning() -> None:
 
     assert len(document.pages) == 6
     assert document.warnings == [
-        "2 of 6 pages have no extractable text (scanned images?); they cannot be searched."
+        "OCR found no legible text on 2 of 6 pages (pages 4, 5: blank, photos, or a scan too "
+        "faint to read); they cannot be searched."
     ]
 
 
@@ -66,14 +67,102 @@ def test_pdf_cut_off_before_its_end_is_corrupt_with_advice(tmp_path: Path) -> No
     assert "print it to a new PDF" in str(caught.value)
 
 
-def test_pdf_with_very_little_text_on_every_page_parses_with_an_ocr_hint() -> None:
+def _make_pdf(
+    path: Path,
+    *,
+    pages: int = 1,
+    image: bool = True,
+    caption: str = "",
+    layout: list[tuple[bool, str]] | None = None,
+) -> Path:
+    """A PDF whose pages show an image (a scan) and/or a line of real text; `layout` gives
+    (image, text) page by page."""
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+    from PIL import ImageDraw
+
+    document = pdfium.PdfDocument.new()
+    for has_image, line in layout or [(image, caption)] * pages:
+        page = document.new_page(612, 792)
+        if has_image:
+            scan = Image.new("L", (400, 500), 255)
+            ImageDraw.Draw(scan).text((20, 20), "Scanned words", fill=0)
+            picture = pdfium.PdfImage.new(document)
+            picture.set_bitmap(pdfium.PdfBitmap.from_pil(scan))
+            picture.set_matrix(pdfium.PdfMatrix().scale(400, 500).translate(100, 150))
+            page.insert_obj(picture)
+        if line:
+            font = pdfium_c.FPDFText_LoadStandardFont(document, b"Helvetica")
+            text = pdfium_c.FPDFPageObj_CreateTextObj(document, font, 12.0)
+            buffer = ctypes.create_string_buffer((line + "\x00").encode("utf-16-le"))
+            pdfium_c.FPDFText_SetText(
+                text, ctypes.cast(buffer, ctypes.POINTER(pdfium_c.FPDF_WCHAR))
+            )
+            pdfium_c.FPDFPageObj_Transform(text, 1, 0, 0, 1, 72, 72)
+            pdfium_c.FPDFPage_InsertObject(page, text)
+        page.gen_content()
+    document.save(path)
+    return path
+
+
+@pytest.fixture
+def no_ocr(settings):
+    settings.OCR_ENGINE = "none"
+
+
+def test_a_scan_with_a_stray_caption_is_flagged_page_by_page(tmp_path: Path, no_ocr) -> None:
+    # One page of real text hides the scans from a whole-document average.
+    text = "Every employee has thirty days of paid leave per year. " * 8
+    caption = "Figure 1: the scanned contract"
+    layout = [(False, text), (True, caption), (True, caption)]
+    path = _make_pdf(tmp_path / "scan.pdf", layout=layout)
+
+    document = parse_file(path, filename="scan.pdf")
+
+    assert document.warnings == [
+        "Very little text was found on 2 of 3 pages that are images (pages 2, 3): only a "
+        "caption or a page number, so they are probably scans; run OCR on the file (for "
+        "example with ocrmypdf) if searches miss its content."
+    ]
+
+
+def test_a_text_page_with_little_text_gets_no_ocr_advice(tmp_path: Path, no_ocr) -> None:
+    path = _make_pdf(tmp_path / "note.pdf", image=False, caption="See the appendix.")
+
+    assert parse_file(path, filename="note.pdf").warnings == []
+
+
+def test_a_pdf_without_text_or_images_is_not_sent_to_ocr(tmp_path: Path) -> None:
+    path = _make_pdf(tmp_path / "blank.pdf", pages=2, image=False)
+
+    with pytest.raises(ParseError) as caught:
+        parse_file(path, filename="blank.pdf")
+
+    assert caught.value.code == ParseErrorCode.NO_TEXT
+    assert "OCR would not help" in str(caught.value)
+    assert "character map" in str(caught.value)
+
+
+def test_a_pdf_with_no_pages_says_so(tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    path = tmp_path / "empty.pdf"
+    pdfium.PdfDocument.new().save(path)
+
+    with pytest.raises(ParseError) as caught:
+        parse_file(path, filename="empty.pdf")
+
+    assert caught.value.code == ParseErrorCode.EMPTY
+    assert str(caught.value).startswith("This PDF has no pages")
+    assert "OCR" not in str(caught.value)
+
+
+def test_the_review_keeps_only_ocr_confidence_warnings() -> None:
     pages = [ParsedPage(number=1, text="12"), ParsedPage(number=2, text="Figure 3")]
 
-    assert pdf.DECLARATION.review(pages) == [
-        "Very little text was found (10 characters on 2 pages); the pages may be images of "
-        "text. Run OCR on the file if searches miss its content."
-    ]
-    assert pdf.DECLARATION.review([ParsedPage(number=1, text="x" * 40)]) == []
+    assert pdf.DECLARATION.review(pages) == []
 
 
 # --- page images ------------------------------------------------------------------------------

@@ -21,9 +21,12 @@ def test_pptx_reads_text_inside_nested_group_shapes() -> None:
     assert set(text.split()) == set("ABCDEFGHIJ")
 
 
-def test_pptx_slide_with_unsupported_chart_type_keeps_its_other_text() -> None:
+def test_pptx_slide_with_unsupported_chart_type_keeps_its_other_text_and_warns() -> None:
     document = parse("pptx/pptx_chart.pptx")
 
-    assert document.warnings == []
+    assert document.warnings == [
+        "Some content could not be read and is not searchable: slide 2, a chart (bar3DChart) "
+        "named 'Chart 2'."
+    ]
     assert "Chart: Wild Duck Observations by Year" in document.pages[0].text
     assert document.pages[1].text.startswith("# Quarterly revenue")
