@@ -92,7 +92,8 @@ def test_a_vanished_store_is_named_when_searching_and_ingesting(
     assert second.status == "failed"
     assert f"vector store {store_id} no longer exists" in second.error
     report = remote.corpus_reconcile_remote(corpus=remote_corpus)
-    assert report.store_missing and report.recreated is None
+    assert report.store_missing
+    assert report.recreated is None
 
 
 def test_the_admin_recreates_a_vanished_store_from_the_originals(
