@@ -7,8 +7,10 @@ import pytest
 
 from chat import services
 from chat.fragments import (
+    answer_html,
     conversation_item_html,
     failed_note_html,
+    message_views,
     question_html,
     source_html,
 )
@@ -98,3 +100,38 @@ def test_the_failure_note_is_the_pages_and_escapes_the_reason():
     html = failed_note_html(message="<script>x</script> Ask again.")
     assert 'class="answer-error" role="alert"' in html
     assert "<strong>No answer this time.</strong> &lt;script&gt;x&lt;/script&gt; Ask again." in html
+
+
+def test_an_answer_stopped_while_searching_says_so_without_an_empty_body(corpus, people, rf):
+    conversation = services.conversation_start(corpus=corpus, user=people.reader)
+    question = Message.objects.create(conversation=conversation, role="user", content="Q?")
+    stopped = Message.objects.create(
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        reply_to=question,
+        status="stopped",
+        content="",
+    )
+    request = rf.get("/")
+    request.user = people.reader
+    html = answer_html(request=request, message=stopped, corpus=corpus)
+    assert "Stopped before the answer began. Retry to get one." in html
+    assert "answer-body" not in html
+    assert "Copy" not in html  # nothing to copy
+    assert ">Retry<" in html
+
+
+def test_a_spreadsheet_citation_is_spoken_as_the_sources_list_names_it(corpus, meals, people):
+    meals.pages.filter(number=1).update(label="Sheet: Rates")
+    conversation = services.conversation_start(corpus=corpus, user=people.reader)
+    message = Message.objects.create(
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        content="Meals are paid [1].",
+        citations=[citation(meals)],
+    )
+    (view,) = message_views([message], corpus=corpus)
+    assert 'aria-label="Source 1: meals.md, Sheet: Rates"' in view.html
+    assert ", Sheet: Rates</span>" in "".join(
+        source_html(citation=c, corpus=corpus) for c in message.citations
+    )

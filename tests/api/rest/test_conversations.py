@@ -11,7 +11,7 @@ from django.test import AsyncClient
 
 from api.models import ApiConversation
 from chat.models import Message
-from tests.api.conftest import api_client, streamed_body, token_for
+from tests.api.conftest import api_client, token_for
 from tests.api.rest.conftest import ask
 from tests.conftest import parse_sse
 
@@ -84,9 +84,17 @@ def test_an_answer_goes_on_when_the_client_leaves_and_can_be_followed(people, po
 
     client = api_client(plaintext)
     url = f"/api/conversations/{start['conversation_id']}/messages/{answer.pk}/stream"
-    response = client.get(url, {"offset": 3})
+
+    async def follow():
+        response = await AsyncClient().get(
+            url, {"offset": 3}, headers={"Authorization": f"Bearer {plaintext}"}
+        )
+        chunks = [chunk async for chunk in response.streaming_content]
+        body = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
+        return response, parse_sse(body)
+
+    response, stream = asyncio.run(follow())
     assert response["Content-Type"] == "text/event-stream"
-    stream = parse_sse(streamed_body(response))
     assert stream.names()[-1] == "done"
     assert stream.named("done")[0]["answer"] == answer.content
     # Someone else's answer is not there.
