@@ -280,3 +280,26 @@ def test_message_feedback_service_validates(answer, people):
     )
     assert first.pk == second.pk
     assert Feedback.objects.count() == 1
+
+
+def test_favicon_ico_leads_to_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("img/favicon.svg")
+
+
+def test_conversation_search_finds_titles_and_answers_of_my_conversations(
+    as_reader, conversation, answer
+):
+    found = as_reader.get("/c/policies/conversations/", {"q": "allowance", "partial": "list"})
+    assert f'data-conversation-id="{conversation.pk}"' in found.content.decode()
+    by_answer = as_reader.get("/c/policies/conversations/", {"q": "45 euros", "partial": "list"})
+    assert f'data-conversation-id="{conversation.pk}"' in by_answer.content.decode()
+    nothing = as_reader.get("/c/policies/conversations/", {"q": "zebra", "partial": "list"})
+    assert "No conversation matches “zebra”." in nothing.content.decode()
+    page = as_reader.get("/c/policies/conversations/", {"q": "zebra"})
+    assert 'value="zebra"' in page.content.decode()
+
+
+def test_conversation_search_is_404_for_outsiders(as_outsider, corpus):
+    assert as_outsider.get("/c/policies/conversations/", {"q": "x"}).status_code == 404
