@@ -85,3 +85,19 @@ def test_a_success_before_the_limit_resets_the_count():
     for _ in range(LIMIT - 1):
         assert sign_in(client, "/accounts/login/", "rita", "wrong").status_code == 200
     assert sign_in(client, "/accounts/login/", "rita", PASSWORD).status_code == 302
+
+
+def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(settings):
+    # TRUSTED_PROXY_COUNT=1 in production settings sets these two.
+    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    for name in ("a", "b", "c", "d"):
+        UserFactory(username=name)
+    # Every request reaches Docent from the proxy's address; the client is in the header.
+    attacker = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.4, 10.0.0.1")
+    for name in ("a", "b", "c"):
+        sign_in(attacker, "/accounts/login/", name, "wrong")
+    assert sign_in(attacker, "/accounts/login/", "d", PASSWORD).status_code == 429
+
+    colleague = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.9, 10.0.0.1")
+    assert sign_in(colleague, "/accounts/login/", "d", PASSWORD).status_code == 302
