@@ -194,3 +194,37 @@ def ask(page, question: str) -> None:
     box = page.get_by_label("Your question")
     box.fill(question)
     box.press("Enter")
+
+
+@pytest.fixture(autouse=True)
+def _no_content_security_policy_violations(request) -> Iterator[None]:
+    """Every browser test also checks that the UI it clicks through passes the site's
+    Content-Security-Policy: Chromium reports each blocked script, style or request as a
+    console error naming the policy."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    browser = request.getfixturevalue("browser")
+    violations: list[str] = []
+    original = browser.new_context
+
+    def watched(*args, **kwargs):
+        context = original(*args, **kwargs)
+
+        def watch(page) -> None:
+            page.on(
+                "console",
+                lambda message: violations.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text
+                else None,
+            )
+
+        context.on("page", watch)
+        return context
+
+    browser.new_context = watched
+    try:
+        yield
+    finally:
+        browser.new_context = original
+    assert not violations, "the page broke its Content-Security-Policy:\n" + "\n".join(violations)

@@ -109,7 +109,7 @@ def test_a_contributor_uploads_asks_follows_a_citation_and_gives_feedback(
         assert "thirty days of paid leave" in answer.locator(".answer-body").inner_text()
         assert answer.locator("a.cite").count() >= 1
         assert "handbook.md" in answer.locator(".sources").inner_text()
-        assert "Manual retrieval" in answer.locator(".answer-strategy").inner_text()
+        assert "Answered from your documents" in answer.locator(".answer-strategy").inner_text()
         assert page.locator("[data-conversation-list] a[aria-current=page]").count() == 1
         page.screenshot(path=screenshots / "04-chat-answer.png")
 

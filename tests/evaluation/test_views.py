@@ -59,3 +59,18 @@ def test_after_re_indexing_the_panel_shows_the_text_that_was_used(answer, people
     Chunk.objects.all().delete()
     body = client_for(people.reader).get(f"/answers/{answer.pk}/sources/?fragment=1")
     assert "re-indexed since; this is the text that was used" in body.content.decode()
+
+
+def test_the_conversation_page_links_each_answer_to_why_these_sources(answer, people):
+    conversation = answer.conversation
+    page = client_for(people.reader).get(
+        f"/c/{conversation.corpus.slug}/conversations/{conversation.pk}/"
+    )
+    assert page.status_code == 200
+    assert f'href="/answers/{answer.pk}/sources/"' in page.content.decode()
+
+    answer.provenance.delete()  # an answer from before provenance was recorded: no dead link
+    page = client_for(people.reader).get(
+        f"/c/{conversation.corpus.slug}/conversations/{conversation.pk}/"
+    )
+    assert "/sources/" not in page.content.decode()
