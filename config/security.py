@@ -17,6 +17,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import sync_and_async_middleware
@@ -76,17 +77,26 @@ def request_has_nul(request: HttpRequest) -> bool:
     return False
 
 
-def _bad_request(request: HttpRequest) -> HttpResponse:
+def _bad_request(request: HttpRequest, message: str = NUL_MESSAGE) -> HttpResponse:
     if request.path.startswith(API_PREFIXES):
         from api.errors import ApiError
 
-        error = ApiError(400, "bad_request", NUL_MESSAGE)
+        error = ApiError(400, "bad_request", message)
         if request.path.startswith("/v1/"):
             from api.openai_compat.errors import render_error
         else:
             from api.rest import render_error
         return render_error(request, error)
-    return HttpResponseBadRequest(render_to_string("400.html", {"reason": NUL_MESSAGE}, request))
+    return HttpResponseBadRequest(render_to_string("400.html", {"reason": message}, request))
+
+
+def _check(request: HttpRequest) -> HttpResponse | None:
+    """The refusal for a request that carries NUL, or a form body that cannot be read (which
+    the check reads first, so it answers in the page's or API's shape as the view would)."""
+    try:
+        return _bad_request(request) if request_has_nul(request) else None
+    except MultiPartParserError as error:
+        return _bad_request(request, f"The multipart body could not be read: {error}")
 
 
 @sync_and_async_middleware
@@ -94,15 +104,17 @@ def reject_nul_middleware(get_response: GetResponse) -> GetResponse:
     if iscoroutinefunction(get_response):
 
         async def async_middleware(request: HttpRequest) -> HttpResponse:
-            if request_has_nul(request):
-                return _bad_request(request)
+            refused = _check(request)
+            if refused is not None:
+                return refused
             return await get_response(request)  # type: ignore[no-any-return,misc]
 
         return async_middleware
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        if request_has_nul(request):
-            return _bad_request(request)
+        refused = _check(request)
+        if refused is not None:
+            return refused
         return get_response(request)  # type: ignore[return-value]
 
     return middleware

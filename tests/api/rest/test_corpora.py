@@ -74,7 +74,7 @@ def test_ask_streams_the_web_uis_events(plaintext, policies, how):
         response, stream = asyncio.run(_stream(plaintext, body, accept="text/event-stream"))
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
-    assert response["Cache-Control"] == "no-cache"
+    assert {"no-cache", "no-store"} <= set(response["Cache-Control"].replace(" ", "").split(","))
     names = stream.names()
     assert names[0] == "start"
     assert names[-1] == "done"
@@ -108,7 +108,6 @@ def test_a_refused_question_is_a_422_before_streaming_and_keeps_nothing(plaintex
     [
         ({}, 422, "question", "Field required"),
         ({"question": "x" * 5000}, 422, "question", "limited to 4000 characters"),
-        ({"question": "a\x00b"}, 422, "question", "NUL"),
         ({"question": "Meals?", "strategy": "nope"}, 422, "strategy", "Unknown strategy"),
         ({"question": "Meals?", "strategy": "file_search"}, 422, "strategy", "backend"),
         ({"question": "Meals?", "conversation_id": 0}, 422, "conversation_id", "greater"),
