@@ -176,8 +176,10 @@ def chunk_pages(
             group_tokens + tokens > max_tokens
             or (
                 unit.heading
-                and (group_tokens + section_tokens[i] > max_tokens
-                     or group_tokens >= max_tokens * _SHORT_LEAD)
+                and (
+                    group_tokens + section_tokens[i] > max_tokens
+                    or group_tokens >= max_tokens * _SHORT_LEAD
+                )
             )
         ):
             flush()
@@ -273,14 +275,16 @@ def _units(
 
 def _document_slice(pages: Sequence[PageText], start: int, end: int) -> str:
     """The document text between two offsets: pages are joined by PAGE_SEPARATOR."""
-    parts = []
+    parts: list[str] = []
     for page in pages:
         page_end = page.char_start + len(page.text)
         if page_end <= start or page.char_start >= end:
             continue
         if parts:
             parts.append(PAGE_SEPARATOR)
-        parts.append(page.text[max(start, page.char_start) - page.char_start : end - page.char_start])
+        parts.append(
+            page.text[max(start, page.char_start) - page.char_start : end - page.char_start]
+        )
     return "".join(parts)
 
 
@@ -314,9 +318,7 @@ def with_context(
         # A title that only repeats the document's first heading ("install.md" / "Install").
         named = title if title and not same_words(title, first) else ""
         place = clip(PATH_SEPARATOR.join(part for part in (named, sheet, path) if part))
-        header = next(
-            (t.header for t in tables if t.start <= chunk.char_start < t.end), ""
-        )
+        header = next((t.header for t in tables if t.start <= chunk.char_start < t.end), "")
         context = "\n".join(part for part in (place, header) if part)
         result.append(replace(chunk, context=context))
     return result

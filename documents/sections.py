@@ -200,7 +200,8 @@ _ENDS_IN_NUMBER = re.compile(r"\s\d[\d,.]*$")
 # A line seen this often in one document is a running header or a table's column heading.
 REPEATED_LINE = 3
 _SMALL_WORDS = frozenset(
-    "a an and as at but by for from in into of on or per the to with vs via its their our".split()
+    {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "of", "on", "or"}
+    | {"per", "the", "to", "with", "vs", "via", "its", "their", "our"}
 )
 _MAX_PLAIN_HEADING = 100
 # A line standing alone at the top may be longer: titles of papers and reports run to 200.
@@ -262,7 +263,9 @@ def _plain_heading_level(line: str, *, previous: str, following: str) -> int:
         return 3
     # Title case between paragraphs: the line before ended a sentence (or a table row: it ends
     # in a figure), the next one starts one.
-    long_words = [w for w in words if w.strip("()—–-").lower() not in _SMALL_WORDS]
+    long_words = [
+        w for w in words if w.strip("()\N{EM DASH}\N{EN DASH}-").lower() not in _SMALL_WORDS
+    ]
     if (
         2 <= len(words) <= 10
         and long_words
@@ -285,7 +288,7 @@ def repeated_lines(texts: Sequence[str]) -> frozenset[str]:
     return frozenset(line for line, count in counts.items() if count >= REPEATED_LINE)
 
 
-_OPENING_TITLE = re.compile(r"\A[ \t]*([^\n]{3,%d}?)[ \t]*\n[ \t]*\n" % MAX_OPENING_TITLE)
+_OPENING_TITLE = re.compile(rf"\A[ \t]*([^\n]{{3,{MAX_OPENING_TITLE}}}?)[ \t]*\n[ \t]*\n")
 
 
 def opening_title(text: str, *, base: int = 0) -> Heading | None:

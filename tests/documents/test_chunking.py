@@ -256,7 +256,8 @@ def rst_chunks(tokenizer, max_tokens: int):
 def test_an_rst_literal_block_stays_with_the_paragraph_that_introduces_it(tokenizer):
     chunks = rst_chunks(tokenizer, max_tokens=48)
     (intro,) = [c for c in chunks if "call the loader" in c.text]
-    assert "settings.load" in intro.text and "print(settings.current)" in intro.text
+    assert "settings.load" in intro.text
+    assert "print(settings.current)" in intro.text
 
 
 def test_an_rst_definition_keeps_its_term_and_whole_body(tokenizer):
@@ -281,8 +282,7 @@ def test_rst_chunks_still_point_at_their_text_in_the_document(tokenizer):
 
 
 TABLE = "# Options\n\n| Name | Default | Meaning |\n|---|:---:|---|\n" + "\n".join(
-    f"| option_{i} | {i} | what option {i} changes in the build of the project |"
-    for i in range(12)
+    f"| option_{i} | {i} | what option {i} changes in the build of the project |" for i in range(12)
 )
 
 
@@ -368,9 +368,7 @@ def test_plain_text_takes_the_headings_a_reader_sees(tokenizer):
     from documents.sections import plain_headings, repeated_lines
 
     repeated = repeated_lines(REPORT_PAGES)
-    titles = [
-        h.title for page in REPORT_PAGES for h in plain_headings(page, repeated=repeated)
-    ]
+    titles = [h.title for page in REPORT_PAGES for h in plain_headings(page, repeated=repeated)]
     assert titles == [
         "TABLE OF CONTENTS",
         "PART I — FINANCIAL INFORMATION",
@@ -396,7 +394,9 @@ def test_a_pdf_chunk_carries_the_section_it_sits_in(tokenizer):
     )
     assert cash.context.startswith(("Northwind Q3 >", "\N{HORIZONTAL ELLIPSIS}"))
     reserves = next(c for c in chunks if "inventory reserves" in c.text)
-    assert reserves.context.endswith("Item 2. Management's Discussion and Analysis > Critical Accounting Estimates")
+    assert reserves.context.endswith(
+        "Item 2. Management's Discussion and Analysis > Critical Accounting Estimates"
+    )
 
 
 def test_a_plain_text_document_is_titled_by_a_first_line_that_stands_alone(tokenizer):

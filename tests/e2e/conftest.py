@@ -214,9 +214,11 @@ def _no_content_security_policy_violations(request) -> Iterator[None]:
         def watch(page) -> None:
             page.on(
                 "console",
-                lambda message: violations.append(f"{page.url}: {message.text}")
-                if "Content Security Policy" in message.text
-                else None,
+                lambda message: (
+                    violations.append(f"{page.url}: {message.text}")
+                    if "Content Security Policy" in message.text
+                    else None
+                ),
             )
 
         context.on("page", watch)
