@@ -37,10 +37,13 @@ class CorpusQuerySet(models.QuerySet["Corpus"]):
         return self.filter(pk__in=granted.values("corpus_id"))
 
     def with_document_counts(self) -> CorpusQuerySet:
-        """Each corpus with documents_total / _ready / _processing / _failed."""
+        """Each corpus with documents_total / _ready / _processing / _failed, by name.
+
+        The order is explicit: Django leaves Meta.ordering out of a GROUP BY query, so without
+        it the database's order (which changes with its plan) would reach the lists."""
         from documents.models.documents import DocumentStatus
 
-        return self.annotate(
+        counted = self.annotate(
             documents_total=Count("documents"),
             documents_ready=Count("documents", filter=Q(documents__status=DocumentStatus.READY)),
             documents_processing=Count(
@@ -49,6 +52,7 @@ class CorpusQuerySet(models.QuerySet["Corpus"]):
             ),
             documents_failed=Count("documents", filter=Q(documents__status=DocumentStatus.FAILED)),
         )
+        return counted.order_by("name", "pk")
 
 
 class Corpus(models.Model):

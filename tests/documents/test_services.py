@@ -33,6 +33,18 @@ def test_corpus_create_refuses_duplicate_slug(corpus):
     assert "already exists" in error.value.message_dict["slug"][0]
 
 
+def test_corpora_with_counts_come_by_name_whatever_order_they_were_made_in(db):
+    # Created in reverse order, each with documents, so a GROUP BY in id order (or a hash
+    # aggregate) would not happen to return them by name.
+    for name in ("Zeta", "Mu", "Alpha"):
+        corpus = services.corpus_create(name=name)
+        for n in range(3):
+            upload_text(corpus, f"# {name} {n}\n\nText.\n", f"{name}-{n}.md")
+    counted = list(Corpus.objects.with_document_counts())
+    assert [c.name for c in counted] == ["Alpha", "Mu", "Zeta"]
+    assert [c.documents_total for c in counted] == [3, 3, 3]
+
+
 # --- upload ---------------------------------------------------------------------------------------
 
 
