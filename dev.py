@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up and run Docent on a fresh machine with nothing but Python 3.11+.
 
-    python3 dev.py run     install what is needed, then run the web server and a Celery worker
+    python3 dev.py run     install what is needed, then run the web server and Celery workers
                            (DEBUG off; add --debug, or set DEBUG=1, for Django's debug pages)
     python3 dev.py test    install what is needed (test tools, the browser), then run every test
     python3 dev.py stop    stop the project-local PostgreSQL server
@@ -121,6 +121,21 @@ def run_environment(args: list[str], environ: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def worker_commands(env: dict[str, str]) -> list[list[str | Path]]:
+    """Two workers: documents and housekeeping (settings.HOUSEKEEPING_QUEUE) with beat, and
+    large documents (settings.INGEST_LARGE_QUEUE) apart, so that small files never wait
+    behind a long one."""
+    celery = [BIN / "celery", "-A", "config", "worker", "--loglevel=INFO"]
+    concurrency = f"--concurrency={env.get('WORKER_CONCURRENCY', '1')}"
+    schedule = Path(env.get("DOCENT_DATA_DIR", ROOT / ".data")) / "celerybeat-schedule"
+    housekeeping = env.get("HOUSEKEEPING_QUEUE", "housekeeping")
+    return [
+        [*celery, "-n", "documents@%h", "-Q", f"celery,{housekeeping}", concurrency,
+         "--beat", "--schedule", schedule],
+        [*celery, "-n", "large@%h", "-Q", env.get("INGEST_LARGE_QUEUE", "large"), concurrency],
+    ]  # fmt: skip
+
+
 def command_run(args: list[str]) -> int:
     env = run_environment(args, dict(os.environ))
     ensure_venv()
@@ -131,15 +146,9 @@ def command_run(args: list[str]) -> int:
     manage("migrate", "--noinput", env=env)
     manage("ensureadmin", env=env)
     web = [BIN / "uvicorn", "config.asgi:application", "--host", host, "--port", str(port)]
-    worker = [
-        BIN / "celery", "-A", "config", "worker", "--beat", "--loglevel=INFO",
-        # Documents and housekeeping (settings.HOUSEKEEPING_QUEUE) alike.
-        "-Q", f"celery,{env.get('HOUSEKEEPING_QUEUE', 'housekeeping')}",
-        f"--concurrency={env.get('WORKER_CONCURRENCY', '1')}",
-        "--schedule", str(Path(env.get("DOCENT_DATA_DIR", ROOT / ".data")) / "celerybeat-schedule"),
-    ]  # fmt: skip
     processes = [
-        subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env) for cmd in (web, worker)
+        subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env)
+        for cmd in (web, *worker_commands(env))
     ]
     for _ in range(100):
         if port_open(host, port) or any(p.poll() is not None for p in processes):
@@ -148,7 +157,7 @@ def command_run(args: list[str]) -> int:
     say(f"Docent is running at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
     if env["DEBUG"].strip().lower() in {"1", "true", "yes", "on"}:
         say("DEBUG is on: errors show tracebacks and settings; never use it in production")
-    say("press Ctrl-C to stop the web server, the worker and the local database")
+    say("press Ctrl-C to stop the web server, the workers and the local database")
     stopping = False
 
     def stop(*_: object) -> None:

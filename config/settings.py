@@ -333,6 +333,10 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", DEFAULT_BROKER_URL)
 # kombu's filesystem transport in CELERY_BROKER_DIR unless another broker is set; the entry
 # points create its folders.
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = filesystem_broker_options()
+# On a Redis shared with other deployments (or test runs), every broker key starts with this.
+CELERY_BROKER_KEY_PREFIX = env_str("CELERY_BROKER_KEY_PREFIX")
+if CELERY_BROKER_KEY_PREFIX:
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_BROKER_KEY_PREFIX
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -356,8 +360,14 @@ INGEST_RETRY_BACKOFF_MAX_SECONDS = env_int("INGEST_RETRY_BACKOFF_MAX_SECONDS", 3
 INGEST_DATABASE_RETRY_SECONDS = env_int("INGEST_DATABASE_RETRY_SECONDS", 15)
 INGEST_REQUEUE_INTERVAL_SECONDS = env_int("INGEST_REQUEUE_INTERVAL_SECONDS", 60)
 # Housekeeping (stale-work requeue, reconciliation) has its own queue, so that it never waits
-# behind a backlog of documents; every worker must listen on it too (-Q celery,housekeeping).
+# behind a backlog of documents; some worker must listen on it (-Q celery,housekeeping).
 HOUSEKEEPING_QUEUE = env_str("HOUSEKEEPING_QUEUE", "housekeeping")
+# Documents are ingested on the default queue ("celery"); one of INGEST_LARGE_BYTES or more, or
+# a PDF of INGEST_LARGE_PAGES pages or more (decided at upload), on INGEST_LARGE_QUEUE, so that
+# small files never wait behind a long one. Give each queue its own worker (README, "Scaling").
+INGEST_LARGE_QUEUE = env_str("INGEST_LARGE_QUEUE", "large")
+INGEST_LARGE_BYTES = env_int("INGEST_LARGE_BYTES", 10 * 1024 * 1024)
+INGEST_LARGE_PAGES = env_int("INGEST_LARGE_PAGES", 20)
 CELERY_TASK_ROUTES = {
     "documents.tasks.documents_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},
     "documents.tasks.corpus_reindexes_requeue_stale": {"queue": HOUSEKEEPING_QUEUE},

@@ -111,7 +111,10 @@ def document_ingest(self: Task, *, document_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def documents_requeue_stale() -> None:
-    services.documents_requeue_stale(waiting_messages=jobs.waiting_messages())
+    services.documents_requeue_stale(
+        waiting_messages=jobs.waiting_messages(),
+        waiting_large_messages=jobs.waiting_messages(settings.INGEST_LARGE_QUEUE),
+    )
 
 
 @shared_task(

@@ -20,12 +20,13 @@ from django.test import Client
 from config.celery import app as celery_app
 from documents import services as document_services
 from documents.models import Corpus, CorpusMembership, Document, Role
+from tests.brokers import broker  # noqa: F401  (filesystem and Redis, for real workers)
 from tests.factories import UserFactory
 from tests.fakes.openai_server.fixtures import fake_openai, fake_openai_server  # noqa: F401
 
 # Tests never reach a real broker: messages published by services land in memory and are
-# inspected through django_capture_on_commit_callbacks. The end-to-end worker test sets up its
-# own filesystem broker.
+# inspected through django_capture_on_commit_callbacks. The tests with a real worker run once
+# with the filesystem broker and once with Redis (the `broker` fixture, tests/brokers.py).
 celery_app.conf.broker_url = "memory://"
 celery_app.conf.broker_transport_options = {}
 

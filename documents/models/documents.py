@@ -76,6 +76,9 @@ class Document(JobRow):
     # The uploaded File's id at OpenAI (openai backend); reused when a task is retried.
     remote_file_id = models.CharField(max_length=100, blank=True, db_index=True)
     timings = models.JSONField(default=dict, blank=True)  # seconds per stage
+    # Decided at upload (INGEST_LARGE_BYTES, INGEST_LARGE_PAGES): ingested on the large-documents
+    # queue, so that small files never wait behind it.
+    large = models.BooleanField(default=False)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

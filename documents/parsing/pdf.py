@@ -76,6 +76,22 @@ def _sniff(probe: Probe) -> bool:
     return position == 0 or (position > 0 and not probe.named_as_text)
 
 
+def page_count(data: bytes) -> int | None:
+    """How many pages a PDF has, read from its page tree without parsing any page; None when
+    `data` is no PDF or PDFium cannot open it (a locked or damaged file: the worker says why)."""
+    if data.find(b"%PDF-", 0, 1024) < 0:
+        return None
+    with _PDFIUM_LOCK:
+        try:
+            document = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError:
+            return None
+        try:
+            return len(document)
+        finally:
+            document.close()
+
+
 def _review(pages: Sequence[ParsedPage]) -> list[str]:
     """Pages OCR read with low confidence. The scanned-page warnings need to know which pages
     are images, which only the parser sees (`_scan_warnings`)."""

@@ -47,10 +47,15 @@ class IngestCancelled(BaseException):
     nothing. A BaseException, so that parsers' "one bad page" handlers let it through."""
 
 
-def enqueue_ingest(document_id: int) -> None:
+def enqueue_ingest(document_id: int, *, large: bool | None = None) -> None:
+    """Publish the document's ingestion once the transaction commits, on the large-documents
+    queue if it was found large at upload (`large`, read from the row when not given)."""
     from documents.tasks import document_ingest as task
 
-    transaction.on_commit(lambda: task.apply_async(kwargs={"document_id": document_id}))
+    if large is None:
+        large = Document.objects.filter(pk=document_id, large=True).exists()
+    options = {"queue": settings.INGEST_LARGE_QUEUE} if large else {}
+    transaction.on_commit(lambda: task.apply_async(kwargs={"document_id": document_id}, **options))
 
 
 def document_ingest(*, document_id: int, claim_token: str = "") -> None:
@@ -319,16 +324,23 @@ def document_delete(*, document: Document) -> None:
 
 
 def documents_requeue_stale(
-    *, now: dt.datetime | None = None, waiting_messages: int | None = None
+    *,
+    now: dt.datetime | None = None,
+    waiting_messages: int | None = None,
+    waiting_large_messages: int | None = None,
 ) -> int:
     """Re-enqueue documents whose worker died or whose queue message was lost.
 
-    `waiting_messages` is the ingestion queue's length (None: unknown): rows queued behind a
-    backlog are not stale (documents/jobs.py)."""
-    return jobs.requeue_stale(
-        Document.objects.all(),
-        states=INGEST,
-        enqueue=enqueue_ingest,
-        now=now,
-        waiting_messages=waiting_messages,
+    `waiting_messages` and `waiting_large_messages` are the lengths of the ingestion queue and
+    of the large-documents queue (None: unknown): rows queued behind a backlog on their own
+    queue are not stale (documents/jobs.py)."""
+    return sum(
+        jobs.requeue_stale(
+            Document.objects.filter(large=large),
+            states=INGEST,
+            enqueue=lambda pk, large=large: enqueue_ingest(pk, large=large),
+            now=now,
+            waiting_messages=waiting,
+        )
+        for large, waiting in ((False, waiting_messages), (True, waiting_large_messages))
     )

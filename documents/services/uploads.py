@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import get_valid_filename
 
 from documents.models import Corpus, Document
+from documents.parsing import pdf
 from documents.services.files import sha256_of
 from documents.services.ingestion import enqueue_ingest
 
@@ -68,6 +69,7 @@ def document_upload(
         size_bytes=size,
         sha256=digest,
         uploaded_by=uploaded_by,
+        large=is_large(file, size=size),
     )
     file.seek(0)
     document.file.save(filename, File(file, name=filename), save=False)
@@ -75,7 +77,7 @@ def document_upload(
         with transaction.atomic():
             document.save()
             if enqueue:
-                enqueue_ingest(document.pk)
+                enqueue_ingest(document.pk, large=document.large)
     except IntegrityError:
         document.file.delete(save=False)
         # The same content arrived concurrently: keep the first and drop our stored copy.
@@ -85,6 +87,16 @@ def document_upload(
         return UploadOutcome(winner, created=False)
     logger.info("document %s uploaded to corpus %s (%s bytes)", document.pk, corpus.pk, size)
     return UploadOutcome(document, created=True)
+
+
+def is_large(file: IO[bytes], *, size: int) -> bool:
+    """Whether a file goes to the large-documents queue: INGEST_LARGE_BYTES or more, or a PDF
+    of INGEST_LARGE_PAGES pages or more (only the page tree is read, no page is parsed)."""
+    if size >= settings.INGEST_LARGE_BYTES:
+        return True
+    file.seek(0)
+    pages = pdf.page_count(file.read())
+    return pages is not None and pages >= settings.INGEST_LARGE_PAGES
 
 
 def document_upload_path(

@@ -1,5 +1,5 @@
 """End to end through a real Celery worker process and the `ingest` command, on the test
-database, with kombu's filesystem broker (the local default)."""
+database, once with kombu's filesystem broker (the local default) and once with Redis."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ import pytest
 from django.db import connection
 
 from documents.models import Chunk, Document
+from tests.brokers import Broker
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def worker_env(tmp_path: Path) -> dict[str, str]:
+def worker_env(tmp_path: Path, broker: Broker) -> dict[str, str]:
     db = connection.settings_dict
     host = quote(db["HOST"], safe="") if db["HOST"] else "localhost"
     return {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}",
         "SECRET_KEY": "end-to-end-test-key",
-        "CELERY_BROKER_URL": "filesystem://",
-        "CELERY_BROKER_DIR": str(tmp_path / "broker"),
+        **broker.env,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "INGEST_REQUEUE_INTERVAL_SECONDS": "3600",
     }

@@ -1,6 +1,7 @@
 """The fault suite: real Celery worker processes on the test database (through a proxy the
-tests can cut, tests/documents/faults/dbproxy.py), kombu's filesystem broker and the fake
-OpenAI server (its failure controls). Run it alone with `pytest -m faults`."""
+tests can cut, tests/documents/faults/dbproxy.py), each test once with kombu's filesystem broker
+and once with Redis (tests/brokers.py), and the fake OpenAI server (its failure controls). Run
+it alone with `pytest -m faults`."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from kombu import Connection
 
 from documents import services
 from documents.models import Corpus, Document
+from tests.brokers import Broker
 from tests.documents.faults.dbproxy import DatabaseProxy
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,21 +35,15 @@ def db_proxy() -> Iterator[DatabaseProxy]:
 
 
 @pytest.fixture
-def broker_dir(tmp_path: Path) -> Path:
-    return tmp_path / "broker"
-
-
-@pytest.fixture
 def fault_env(
-    tmp_path: Path, broker_dir: Path, db_proxy: DatabaseProxy, fake_openai
+    tmp_path: Path, broker: Broker, db_proxy: DatabaseProxy, fake_openai
 ) -> dict[str, str]:
     db = connection.settings_dict
     return {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{db_proxy.port}/{db['NAME']}",
         "SECRET_KEY": "fault-suite-key",
-        "CELERY_BROKER_URL": "filesystem://",
-        "CELERY_BROKER_DIR": str(broker_dir),
+        **broker.env,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "OPENAI_BASE_URL": fake_openai.base_url,
         "OPENAI_API_KEY": "test",
@@ -61,18 +56,19 @@ def fault_env(
 
 
 class Worker:
-    """`celery worker` on both queues, its log in a file."""
+    """`celery worker` on the documents and housekeeping queues (or `queues`), its log in a
+    file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log_path = env, log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, concurrency: int = 1) -> Worker:
+    def start(self, *, concurrency: int = 1, queues: str = "celery,housekeeping") -> Worker:
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker",
              f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip",
-             "--without-mingle", "-Q", "celery,housekeeping"],
+             "--without-mingle", "-Q", queues, "-n", f"{self.log_path.stem}@%h"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
@@ -126,28 +122,16 @@ def worker(fault_env: dict[str, str], worker_factory) -> Worker:
 
 
 @pytest.fixture
-def publish(broker_dir: Path) -> Callable[[int], None]:
+def publish(broker: Broker) -> Callable[[int], None]:
     """Send a document's ingestion message to the worker's broker (the test process's own
     Celery app publishes to memory)."""
     from documents.tasks import document_ingest
 
-    folders = {"queue": broker_dir / "queue", "processed": broker_dir / "processed",
-               "control": broker_dir / "control"}  # fmt: skip
-    for folder in folders.values():
-        folder.mkdir(parents=True, exist_ok=True)
-    options = {
-        "data_folder_in": str(folders["queue"]),
-        "data_folder_out": str(folders["queue"]),
-        "processed_folder": str(folders["processed"]),
-        "control_folder": str(folders["control"]),
-        "store_processed": False,
-    }
-
-    def send(document_id: int | None, *, task: Any = document_ingest) -> None:
+    def send(document_id: int | None, *, task: Any = document_ingest, **options: Any) -> None:
         """Publish `task` (routed as the settings say) with the document's id, if any."""
         kwargs = {} if document_id is None else {"document_id": document_id}
-        with Connection("filesystem://", transport_options=options) as conn:
-            task.apply_async(kwargs=kwargs, connection=conn)
+        with broker.connection() as conn:
+            task.apply_async(kwargs=kwargs, connection=conn, **options)
 
     return send
 
