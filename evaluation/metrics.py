@@ -8,7 +8,9 @@ bench/scifact.py, is `_common.ndcg_at_k`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,6 +25,86 @@ def normalise(text: str) -> str:
 
 def contains_answer(text: str, answer: str) -> bool:
     return normalise(answer) in normalise(text)
+
+
+# --- is the expected answer stated in a passage? ---------------------------------------------
+
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2212"), "-")
+_QUOTES = {ord("\u2018"): "'", ord("\u2019"): "'", ord("\u201c"): '"', ord("\u201d"): '"'}
+# A whole number as text writes it: "1,234", "1234", "1,234.5", "0.75"; not inside a longer
+# number or word ("959" is not in "82,959", "4" is not in "Q4").
+_NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w]|[.,]\d)")
+_SCALES = {"thousand": 3, "k": 3, "million": 6, "mn": 6, "m": 6, "billion": 9, "bn": 9, "b": 9}
+# An expected answer that is one amount: an optional sign and currency, the number, an
+# optional percent sign or scale word, an optional currency after it ("$1,234 million",
+# "-4.5%", "EUR 12.5 billion", "1,234 USD").
+_CURRENCY = r"(?:[$€£¥]|usd|eur|gbp|jpy|chf|us\$)"
+_AMOUNT = re.compile(
+    rf"^[-+]?\s*(?:{_CURRENCY}\s*)?\(?(?P<number>(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?)\)?"
+    rf"\s*(?:(?P<percent>%|percent)|(?P<scale>{'|'.join(_SCALES)})\b)?\.?"
+    rf"\s*(?:{_CURRENCY})?$"
+)
+
+
+def normalise_answer(text: str) -> str:
+    """`normalise`, and Unicode compatibility forms, dashes and curly quotes folded, so that
+    an answer typed on a keyboard is found in text set by a PDF (with non-breaking hyphens,
+    en dashes, typographic apostrophes, ligatures)."""
+    text = unicodedata.normalize("NFKC", text).translate(_DASHES).translate(_QUOTES)
+    return normalise(text)
+
+
+def _value(number: str) -> Decimal:
+    return Decimal(number.replace(",", ""))
+
+
+def amount_of(answer: str) -> tuple[Decimal, int] | None:
+    """(value, scale exponent) when the whole answer is one amount, else None."""
+    match = _AMOUNT.match(normalise_answer(answer))
+    if match is None:
+        return None
+    scale = _SCALES.get(match.group("scale") or "", 0)
+    return _value(match.group("number")), scale
+
+
+def numbers_in(text: str) -> set[Decimal]:
+    return {_value(match.group()) for match in _NUMBER.finditer(normalise_answer(text))}
+
+
+def _phrase(answer: str) -> re.Pattern[str]:
+    """`answer` where it is not part of a longer word or number at either end."""
+    head = r"(?<!\w)(?<!\d[.,])" if answer[0].isalnum() else ""
+    tail = r"(?!\w)(?![.,]\d)" if answer[-1].isalnum() else ""
+    return re.compile(head + re.escape(answer) + tail)
+
+
+def answer_found(text: str, answer: str) -> bool:
+    """Whether a passage states the expected answer.
+
+    - The answer's text appears in the passage, ignoring case, spacing and line breaks,
+      Unicode compatibility forms, and the kind of dash or quote, and not as part of a longer
+      word or number ("4" is not in "Q4", "82,959" not in "82,959.5").
+    - Or the answer is one amount (a number with an optional currency, percent sign or scale
+      word) and the passage has the same number as a whole number: separators, currency,
+      percent sign and scale word may be missing, as in a table whose header says "in
+      millions" or "%" ("$1,234 million" is found in "Total 1,234", "43.3%" in "43.3"). The
+      amount also counts in the next smaller scale, as tables state it ("$19.145 billion" is
+      found in "(19,145)", in millions). A number never matches inside another ("1,234" is
+      not in "11,234" or "1,234.5"); rounding does not count ("$7.7 billion" is not "7,730").
+    """
+    if not answer.strip():
+        return False
+    if _phrase(normalise_answer(answer)).search(normalise_answer(text)):
+        return True
+    amount = amount_of(answer)
+    if amount is None:
+        return False
+    value, scale = amount
+    found = numbers_in(text)
+    if value in found:
+        return True
+    # The same amount one scale down: billions as millions, millions as thousands.
+    return scale >= 6 and value * 1000 in found
 
 
 def figure_pattern(figure: str) -> re.Pattern[str]:
@@ -120,7 +202,7 @@ def is_relevant(passage: Retrieved, expected: Expected) -> bool:
         last = passage.page_end or passage.page
         return any(passage.page <= page <= last for page in expected.pages)
     if expected.answer:
-        return contains_answer(passage.text, expected.answer)
+        return answer_found(passage.text, expected.answer)
     return False
 
 
@@ -129,11 +211,12 @@ def relevance_flags(retrieved: Sequence[Retrieved], expected: Expected) -> list[
 
 
 def answer_in_quotes(quotes: Sequence[str], expected_answer: str) -> bool | None:
-    """Whether the expected answer string appears in what the answer cites; None when the
-    question has no expected string."""
+    """Whether the expected answer is stated (`answer_found`) in what the answer cites: the
+    passages its citations quote, as the reader sees them. None when the question has no
+    expected string."""
     if not expected_answer.strip():
         return None
-    return any(contains_answer(quote, expected_answer) for quote in quotes)
+    return any(answer_found(quote, expected_answer) for quote in quotes)
 
 
 def quote_on_page(quote: str, page_text: str) -> bool:

@@ -9,6 +9,7 @@ from evaluation.metrics import (
     Retrieved,
     abstention,
     abstention_correct,
+    answer_found,
     answer_in_quotes,
     hit_at_k,
     is_relevant,
@@ -63,6 +64,50 @@ def test_answer_in_cited_quotes():
     assert answer_in_quotes(quotes, "50 euros") is False
     assert answer_in_quotes(quotes, "") is None
     assert answer_in_quotes([], "45 euros") is False
+
+
+# A statement of operations as a PDF sets it: amounts in millions, without currency.
+TABLE = """CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS
+(In millions, except per share amounts)
+Products $ 63,355 $ 63,948
+Total net sales 82,959 81,434
+Additions to property, plant and equipment (19,145) (11,579)
+Gross margin percentage 43.3 % 42.0 %
+Net cash provided by operating activities 7,730 24,053
+Earnings per share 1.20 in Q4, net\u2011of\u2011tax"""
+
+
+@pytest.mark.parametrize(
+    ("answer", "found"),
+    [
+        ("$82,959 million", True),  # the amount as an analyst writes it, the table's number
+        ("82,959", True),
+        ("82959", True),  # separators do not matter
+        ("USD 82,959 million", True),
+        ("$19.145 billion", True),  # billions, stated in the table in millions
+        ("$7.7 billion", False),  # rounded: 7,730 is not 7,700
+        ("43.3%", True),  # the percent sign apart in the table
+        ("42.0 percent", True),
+        ("$2,959 million", False),  # never inside a longer number
+        ("1.2", True),  # the same number ("1.20")
+        ("1", False),  # not the start of a decimal
+        ("4", False),  # nor inside a word ("Q4")
+        ("63,948", True),
+        ("total NET sales", True),  # phrases: case and spacing do not matter
+        ("net-of-tax", True),  # a keyboard hyphen finds the PDF's non-breaking one
+        ("net sales 82,959 81,434 304,182", False),  # a phrase must be there in full
+        ("81,434 and 82,959", False),  # two amounts are a phrase, not an amount
+    ],
+)
+def test_an_expected_answer_is_found_in_a_passage_normalised(answer, found):
+    assert answer_found(TABLE, answer) is found
+
+
+def test_answer_in_cited_quotes_finds_an_amount_written_with_its_unit():
+    quotes = ["Cash flows from operating activities were $11.4 billion.", TABLE]
+    assert answer_in_quotes(quotes, "$82,959 million") is True
+    assert answer_in_quotes(quotes[:1], "$82,959 million") is False
+    assert answer_in_quotes(quotes[:1], "11.4 billion") is True
 
 
 def test_quote_on_page_ignores_case_and_line_breaks_and_follows_ellipses():
