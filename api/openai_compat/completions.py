@@ -24,7 +24,7 @@ from api.openai_compat.params import openai_request
 from api.rest.schemas import Text
 from api.streams import aclose, last_event
 from chat.models import Message
-from chat.services import AskCompleted, AskEvent, AskFailed, AskStarted
+from chat.services import AskCompleted, AskEvent, AskFailed, AskStarted, AskStopped
 from chat.strategies.base import TextDelta, Turn
 from chat.streaming import iterate_in_thread
 
@@ -167,7 +167,8 @@ async def chat_completions(request: HttpRequest) -> Any:
         final = await last_event(first, events)
         if isinstance(final, AskFailed):
             raise _failure(final)
-        assert isinstance(final, AskCompleted)
+        if not isinstance(final, AskCompleted):
+            raise _stopped()
         response = JsonResponse(completion.whole(final.message))
     response["X-Docent-Conversation-Id"] = str(completion.conversation_id)
     return response
@@ -245,6 +246,9 @@ class _Completion:
                 elif isinstance(event, AskFailed):
                     yield _data(openai_error_body(_failure(event)))
                     return
+                elif isinstance(event, AskStopped):
+                    yield _data(openai_error_body(_stopped()))
+                    return
                 elif isinstance(event, AskCompleted):
                     message = event.message
                     sources = sources_text(message.citations, grounded=message.grounded)
@@ -274,6 +278,12 @@ def _failure(event: AskFailed) -> ApiError:
         event.message.error,
         retryable=event.retryable,
     )
+
+
+def _stopped() -> ApiError:
+    # Someone pressed Stop on this answer in the web UI (the conversation is theirs too);
+    # /v1/responses answers the same.
+    return ApiError(409, "cancelled", "The answer was stopped before it ended.", retryable=True)
 
 
 def _data(payload: dict[str, Any]) -> str:

@@ -97,7 +97,7 @@ _SSE_DOC = {
 
 @router.post(
     "/corpora/{slug}/ask",
-    response={200: AnswerOut, ERRORS: ErrorOut, 502: ErrorOut, 503: ErrorOut},
+    response={200: AnswerOut, ERRORS: ErrorOut, 409: ErrorOut, 502: ErrorOut, 503: ErrorOut},
     summary="Ask a question",
     openapi_extra=_SSE_DOC,
 )
@@ -139,8 +139,16 @@ async def ask(request: HttpRequest, slug: Slug, payload: AskIn) -> Any:
             retryable=final.retryable,
             extra={"conversation_id": message.conversation_id, "message_id": message.pk},
         )
-    if not isinstance(final, AskCompleted):  # pragma: no cover - message_ask always ends so
-        raise ApiError(500, "internal", INTERNAL_MESSAGE, retryable=True)
+    if not isinstance(final, AskCompleted):
+        # Stopped in the web UI (the conversation is the token owner's there too).
+        message = final.message  # type: ignore[attr-defined]
+        raise ApiError(
+            409,
+            "cancelled",
+            "The answer was stopped before it ended.",
+            retryable=True,
+            extra={"conversation_id": message.conversation_id, "message_id": message.pk},
+        )
     return message_payload(final.message)
 
 

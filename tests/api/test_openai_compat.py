@@ -13,7 +13,7 @@ from api.models import ApiConversation, ApiInterface
 from api.openai_compat.completions import sources_text
 from chat.models import Conversation, MessageRole
 from tests.api.conftest import api_client, make_corpora, make_people, parse_sse, token_for
-from tests.api.strategies import BrokenStrategy, FailingStrategy
+from tests.api.strategies import BrokenStrategy, FailingStrategy, StoppedStrategy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -304,6 +304,24 @@ def test_a_failed_stream_ends_with_an_error_event(plaintext, strategy):
     assert events[1]["choices"][0]["delta"]["content"] == "Partly"
     assert events[-1]["error"]["type"] == "server_error"
     assert events[-1]["error"]["code"] == "rate_limited"
+    assert "[DONE]" not in events
+
+
+def test_an_answer_stopped_from_the_web_ui_is_a_cancelled_error(client, strategy):
+    strategy(StoppedStrategy)
+    response = complete(client)
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "cancelled"
+    assert error["message"] == "The answer was stopped before it ended."
+
+
+def test_a_stream_stopped_from_the_web_ui_ends_with_a_cancelled_error(plaintext, strategy):
+    strategy(StoppedStrategy)
+    _, body = stream(plaintext)
+    events = [data for _, data in parse_sse(body).events]
+    assert events[1]["choices"][0]["delta"]["content"] == "Partly"
+    assert events[-1]["error"]["code"] == "cancelled"
     assert "[DONE]" not in events
 
 

@@ -14,7 +14,7 @@ from chat.streaming import message_payload
 from documents import services as document_services
 from tests.api.conftest import api_client, parse_sse, token_for
 from tests.api.rest.conftest import ask
-from tests.api.strategies import BrokenStrategy, FailingStrategy
+from tests.api.strategies import BrokenStrategy, FailingStrategy, StoppedStrategy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -170,6 +170,16 @@ def test_a_failed_answer_says_whether_asking_again_helps(client, strategy, cls, 
     message = Message.objects.get(pk=error["message_id"])
     assert message.status == MessageStatus.ERROR
     assert message.conversation_id == error["conversation_id"]
+
+
+def test_an_answer_stopped_from_the_web_ui_is_a_conflict_naming_the_message(client, strategy):
+    strategy(StoppedStrategy)
+    response = ask(client, "Meals?")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "cancelled"
+    message = Message.objects.get(pk=error["message_id"])
+    assert message.status == MessageStatus.STOPPED
 
 
 def test_a_failed_streamed_answer_ends_with_the_web_uis_error_event(plaintext, strategy):
