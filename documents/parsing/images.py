@@ -72,12 +72,15 @@ class ImageParser:
                 count = getattr(image, "n_frames", 1)
                 check_page_count(count, max_pages=max_pages)
                 limit = int(ocr.ocr_setting("OCR_MAX_PAGES"))
-                pages = []
+                pages, blank = [], []
                 for index, frame in enumerate(ImageSequence.Iterator(image)):
                     if index >= limit:
                         break
                     ocr.report_progress(index, min(count, limit))
-                    pages.append(_read_frame(engine, frame, number=index + 1))
+                    page, empty = _read_frame(engine, frame, number=index + 1)
+                    pages.append(page)
+                    if empty:
+                        blank.append(page.number)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
             # Pillow reports truncated and malformed files as OSError/SyntaxError/ValueError.
             logger.info("image %s: %s", path.name, type(error).__name__)
@@ -93,7 +96,13 @@ class ImageParser:
                 f"Images are read only by OCR, which is unavailable here ({error}).",
                 code=ParseErrorCode.UNSUPPORTED,
             ) from error
-        warnings = []
+        if blank and len(blank) == len(pages):
+            raise ParseError(
+                f"This image is blank{' on every page' if len(pages) > 1 else ''}: there is "
+                "nothing on it for OCR to read. Check that you chose the right file.",
+                code=ParseErrorCode.NO_TEXT,
+            )
+        warnings = ocr.blank_page_warnings(blank)
         if count > limit:
             warnings.append(
                 f"Only the first {limit} of {count} pages of this image were read by OCR. "
@@ -102,10 +111,15 @@ class ImageParser:
         return ParsedDocument(pages=pages, parser=self.name, markup=self.markup, warnings=warnings)
 
 
-def _read_frame(engine: ocr.OcrEngine, frame: Image.Image, *, number: int) -> ParsedPage:
+def _read_frame(
+    engine: ocr.OcrEngine, frame: Image.Image, *, number: int
+) -> tuple[ParsedPage, bool]:
+    """The frame's page, and whether it is blank (OCR found nothing on an empty picture)."""
     # Phones store the camera's orientation in EXIF instead of turning the pixels.
     picture = ImageOps.exif_transpose(frame.convert("RGB"))
     if max(picture.size) > _MAX_SIDE:
         picture.thumbnail((_MAX_SIDE, _MAX_SIDE))
     result = engine.read(picture)
-    return ParsedPage(number=number, text=result.text, ocr=True, ocr_confidence=result.confidence)
+    blank = not result.text.strip() and ocr.looks_blank(picture)
+    page = ParsedPage(number=number, text=result.text, ocr=True, ocr_confidence=result.confidence)
+    return page, blank

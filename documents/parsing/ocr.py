@@ -208,6 +208,44 @@ def report_progress(done: int, total: int) -> None:
         callback(OCR_STAGE, done / total)
 
 
+# A page is blank when, inside its margins (where border lines, punch holes and page numbers
+# sit), fewer than this share of its pixels stand out from the background: scanner specks, not
+# a word (one short line of small print is ~0.03% of a page).
+_BLANK_INK_SHARE = 0.0002
+_BLANK_MARGIN = 0.05  # of the width and height, on each side
+_INK_CONTRAST = 32  # grey levels away from the background that count as ink
+
+
+def looks_blank(image: Image.Image) -> bool:
+    """Whether a rendered page (or a scanned frame) is blank: one background colour with
+    hardly any marks on it. OCR finding nothing there means an empty page, not a bad scan."""
+    grey = image.convert("L")
+    dx, dy = int(grey.width * _BLANK_MARGIN), int(grey.height * _BLANK_MARGIN)
+    if dx and dy:
+        grey = grey.crop((dx, dy, grey.width - dx, grey.height - dy))
+    histogram = grey.histogram()
+    total = sum(histogram)
+    if not total:
+        return True
+    background = max(range(256), key=histogram.__getitem__)
+    ink = sum(
+        count for level, count in enumerate(histogram) if abs(level - background) > _INK_CONTRAST
+    )
+    return ink / total < _BLANK_INK_SHARE
+
+
+def blank_page_warnings(numbers: Sequence[int]) -> list[str]:
+    """One warning per blank page (the first ten; then one line for the rest)."""
+    ordered = sorted(numbers)
+    warnings = [f"Page {number} is blank; it has no text to search." for number in ordered[:10]]
+    if len(ordered) > 10:
+        rest = ordered[10:]
+        shown = ", ".join(str(number) for number in rest[:10])
+        more = f" and {len(rest) - 10} more" if len(rest) > 10 else ""
+        warnings.append(f"{len(rest)} more pages are blank (pages {shown}{more}).")
+    return warnings
+
+
 def low_confidence_warnings(pages: Sequence[ParsedPage]) -> list[str]:
     threshold = float(ocr_setting("OCR_LOW_CONFIDENCE"))
     return [

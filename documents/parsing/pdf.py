@@ -57,9 +57,14 @@ _NO_READABLE_TEXT = (
     "print it to a new PDF, and upload that."
 )
 
+_ALL_BLANK = (
+    "This PDF's pages are blank: there is no text on them, and nothing for OCR to read. "
+    "Check that you chose the right file."
+)
+
 _OCR_FOUND_NOTHING = (
-    "This PDF has no text layer, and OCR found no legible text on its pages (blank pages, "
-    "photos, or a scan too faint or too small to read). If it has text, scan it again at "
+    "This PDF has no text layer, and OCR found no legible text on its pages (photos, "
+    "drawings, or a scan too faint or too small to read). If it has text, scan it again at "
     "300 DPI and upload the new file."
 )
 
@@ -105,12 +110,14 @@ def _listed(numbers: Sequence[int]) -> str:
 
 
 def _scan_warnings(
-    pages: Sequence[ParsedPage], image_pages: set[int], attempted: set[int]
+    pages: Sequence[ParsedPage], image_pages: set[int], attempted: set[int], blank: set[int]
 ) -> list[str]:
     """Page by page: an image page with no text, or with only a caption or a page number,
     is probably a scan. OCR is suggested only for such pages that OCR did not try (it is
     off); pages without images (blank pages, drawings) get no OCR advice, since OCR would
-    find nothing there. Pages beyond OCR_MAX_PAGES have their own warning."""
+    find nothing there. A blank page (nothing drawn on it, or OCR found it empty) is named
+    as blank, not as a scan OCR could not read. Pages beyond OCR_MAX_PAGES have their own
+    warning."""
     text = {page.number: page.text.strip() for page in pages}
     unread = [n for n in sorted(image_pages) if n not in attempted]
     warnings = []
@@ -129,13 +136,14 @@ def _scan_warnings(
                 f"images ({_listed(sparse)}): only a caption or a page number, so they are "
                 f"probably scans; {advice}."
             )
-    empty = [n for n in sorted(attempted) if not text[n]]
+    empty = [n for n in sorted(attempted) if not text[n] and n not in blank]
     if empty:
         warnings.append(
             f"OCR found no legible text on {len(empty)} of {len(pages)} pages "
-            f"({_listed(empty)}: blank, photos, or a scan too faint to read); they cannot be "
-            "searched."
+            f"({_listed(empty)}: photos, drawings, or a scan too faint or too small to read); "
+            "they cannot be searched."
         )
+    warnings += ocr.blank_page_warnings([n for n in blank if not text[n]])
     return warnings
 
 
@@ -171,18 +179,20 @@ class PdfParser:
                 if count == 0:
                     raise ParseError(_NO_PAGES, code=ParseErrorCode.EMPTY)
                 check_page_count(count, max_pages=max_pages)
-                pages, failed, image_pages = [], [], set()
+                pages, failed, image_pages, drawn = [], [], set(), set()
                 for index in range(count):
-                    text, has_image = _page_text(document, index)
+                    text, has_image, has_marks = _page_text(document, index)
                     if text is None:
                         failed.append(index + 1)
                     if has_image:
                         image_pages.add(index + 1)
+                    if has_marks:
+                        drawn.add(index + 1)
                     pages.append(ParsedPage(number=index + 1, text=text or ""))
                 is_form = document.get_formtype() != pdfium_c.FORMTYPE_NONE
             finally:
                 document.close()
-        pages, ocr_warnings, attempted = _read_scanned_pages(path, pages, image_pages)
+        pages, ocr_warnings, attempted, blank = _read_scanned_pages(path, pages, image_pages, drawn)
         if failed and len(failed) == len(pages):
             raise corrupt("the text of its pages could not be read", _REPAIR_ADVICE)
         has_text = any(page.text.strip() for page in pages)
@@ -192,12 +202,14 @@ class PdfParser:
                 "read. Print it to a new PDF (which turns the fields into text) and upload that.",
                 code=ParseErrorCode.NO_TEXT,
             )
+        if not failed and not has_text and len(blank) == len(pages):
+            raise ParseError(_ALL_BLANK, code=ParseErrorCode.NO_TEXT)
         if not failed and not has_text and not image_pages:
             # Nothing is an image, so OCR would find nothing: the text is there but unreadable.
             raise ParseError(_NO_READABLE_TEXT, code=ParseErrorCode.NO_TEXT)
         if ocr.ocr_enabled() and not failed and not has_text:
             raise ParseError(_OCR_FOUND_NOTHING, code=ParseErrorCode.NO_TEXT)
-        warnings = [*ocr_warnings, *_scan_warnings(pages, image_pages, attempted)]
+        warnings = [*ocr_warnings, *_scan_warnings(pages, image_pages, attempted, blank)]
         if is_form:
             warnings.append(
                 "This PDF has form fields; what is typed into them is not read. Print it to a "
@@ -214,25 +226,37 @@ class PdfParser:
         return ParsedDocument(pages=pages, parser=self.name, markup=self.markup, warnings=warnings)
 
 
-def _page_text(document: pdfium.PdfDocument, index: int) -> tuple[str | None, bool]:
+def _page_text(document: pdfium.PdfDocument, index: int) -> tuple[str | None, bool, bool]:
     """The page's text layer, including invisible OCR text (None if PDFium fails on this
-    page), and whether the page shows an image (a scan, a photo)."""
+    page), whether the page shows an image (a scan, a photo), and whether anything at all
+    is drawn on it (False: a blank page, with nothing for OCR to read)."""
     page = textpage = None
     try:
         page = document[index]
         has_image = _has_image(page)
+        has_marks = _has_marks(page)
         textpage = page.get_textpage()
         text = str(textpage.get_text_range())
     except Exception:  # a damaged page must not cost the rest of the document
         logger.info("pdf page %d: text extraction failed", index + 1, exc_info=True)
-        return None, False
+        return None, False, True
     finally:
         if textpage is not None:
             textpage.close()
         if page is not None:
             page.close()
     # PDFium marks the hyphen of a word broken across lines as U+FFFE; join the word again.
-    return _SOFT_HYPHEN.sub("", text), has_image
+    return _SOFT_HYPHEN.sub("", text), has_image, has_marks
+
+
+def _has_marks(page: pdfium.PdfPage) -> bool:
+    """Whether the page has any content object or annotation (a form field, a stamp)."""
+    try:
+        if next(iter(page.get_objects(max_depth=1)), None) is not None:
+            return True
+        return bool(pdfium_c.FPDFPage_GetAnnotCount(page.raw))
+    except Exception:  # an unreadable object list: assume something is there
+        return True
 
 
 def _has_image(page: pdfium.PdfPage) -> bool:
@@ -244,20 +268,23 @@ def _has_image(page: pdfium.PdfPage) -> bool:
 
 
 def _read_scanned_pages(
-    path: Path, pages: list[ParsedPage], image_pages: set[int]
-) -> tuple[list[ParsedPage], list[str], set[int]]:
+    path: Path, pages: list[ParsedPage], image_pages: set[int], drawn: set[int]
+) -> tuple[list[ParsedPage], list[str], set[int], set[int]]:
     """OCR the pages whose text layer is empty or nearly so, up to OCR_MAX_PAGES of them: a
     page that shows an image is read unless its text layer has more than a caption. Also
-    returns the numbers of the pages OCR tried."""
-    scanned = [
+    returns the numbers of the pages OCR tried, and of the pages found blank: nothing drawn
+    on them (not sent to OCR), or OCR found nothing on a page that renders empty."""
+    candidates = [
         page
         for page in pages
         if len(page.text.strip())
         < (_SPARSE_CHARS_PER_PAGE if page.number in image_pages else _SCANNED_PAGE_CHARS)
     ]
+    blank = {page.number for page in candidates if page.number not in drawn}
+    scanned = [page for page in candidates if page.number in drawn]
     engine = ocr.get_engine()
     if not scanned or engine.name == "none":
-        return pages, [], set()
+        return pages, [], set(), blank
     limit = int(ocr.ocr_setting("OCR_MAX_PAGES"))
     chosen, skipped = scanned[:limit], scanned[limit:]
     scale = int(ocr.ocr_setting("OCR_DPI")) / 72
@@ -271,7 +298,13 @@ def _read_scanned_pages(
             result = engine.read(image)
         except ocr.OcrUnavailableError as error:
             logger.warning("pdf %s: OCR unavailable (%s)", path.name, error)
-            return pages, [f"Scanned pages were not read: OCR is unavailable ({error})."], set()
+            unread = [f"Scanned pages were not read: OCR is unavailable ({error})."]
+            return pages, unread, set(), blank
+        empty = ocr.looks_blank(image)
+        if empty and _noise(result):
+            result = ocr.OcrResult(text="", confidence=0.0)
+        if empty and not page.text.strip() and not result.text.strip():
+            blank.add(page.number)
         if len(result.text.strip()) > len(page.text.strip()):
             read[page.number] = ParsedPage(
                 number=page.number,
@@ -289,7 +322,14 @@ def _read_scanned_pages(
             "administrator to raise OCR_MAX_PAGES."
         )
     attempted = {page.number for page in chosen}
-    return [read.get(page.number, page) for page in pages], warnings, attempted
+    return [read.get(page.number, page) for page in pages], warnings, attempted, blank
+
+
+def _noise(result: ocr.OcrResult) -> bool:
+    """What OCR makes of specks on an empty page: a few characters read with low confidence.
+    Dropped: kept, they would earn a "low confidence" warning for a page with nothing on it."""
+    low = float(ocr.ocr_setting("OCR_LOW_CONFIDENCE"))
+    return len(result.text.strip()) < _SCANNED_PAGE_CHARS and result.confidence < low
 
 
 def _render(path: Path, *, index: int, scale: float) -> Image.Image | None:

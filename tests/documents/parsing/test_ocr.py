@@ -166,13 +166,44 @@ def test_with_ocr_off_an_image_is_refused_with_advice(
     assert "ocrmypdf" in str(error)
 
 
-def test_a_blank_image_fails_with_no_text(tmp_path: Path) -> None:
+def test_a_blank_image_fails_saying_it_is_blank(tmp_path: Path) -> None:
     path = write_image(tmp_path, Image.new("RGB", (300, 200), "white"), "blank.png")
 
     error = _parse_error_at(path)
 
     assert error.code == ParseErrorCode.NO_TEXT
-    assert "OCR found no legible text" in str(error)
+    assert str(error).startswith("This image is blank:")
+    assert "scan it again" not in str(error)
+
+
+def test_an_image_of_a_drawing_without_text_says_ocr_found_none(tmp_path: Path) -> None:
+    drawing = Image.new("L", (400, 300), color=255)
+    ImageDraw.Draw(drawing).ellipse((50, 50, 350, 250), fill=0)
+    path = write_image(tmp_path, drawing, "drawing.png")
+
+    assert "OCR found no legible text" in str(_parse_error_at(path))
+
+
+def test_a_blank_frame_of_a_tiff_is_named_blank(tmp_path: Path) -> None:
+    path = tmp_path / "fax.tiff"
+    text_image(["First frame says hello"]).save(
+        path, save_all=True, append_images=[Image.new("L", (1000, 200), color=255)]
+    )
+
+    document = parse_file(path, filename="fax.tiff")
+
+    assert document.warnings == ["Page 2 is blank; it has no text to search."]
+
+
+def test_a_blank_page_is_recognised_and_a_page_of_print_is_not() -> None:
+    sheet = Image.new("L", (1700, 2200), color=250)
+    draw = ImageDraw.Draw(sheet)
+    draw.line((0, 5, 1700, 5), fill=0, width=3)  # a border line
+    draw.point([(400 + 37 * n, 900 + 11 * n) for n in range(30)], fill=90)  # specks
+    assert ocr.looks_blank(sheet)
+    draw.text((800, 1100), "Page left blank", fill=0, font=ImageFont.load_default(size=20))
+    assert not ocr.looks_blank(sheet)
+    assert not ocr.looks_blank(text_image(LINES))
 
 
 def test_a_truncated_image_is_corrupt(tmp_path: Path) -> None:

@@ -10,12 +10,15 @@ import pytest
 from PIL import Image
 
 from documents.parsing import (
+    ParsedDocument,
     ParsedPage,
     ParseError,
     ParseErrorCode,
+    ocr,
     parse_file,
     pdf,
 )
+from documents.parsing.ocr import OcrResult
 from documents.parsing.pdf import render_page_png
 from tests.documents.parsing.conftest import FIXTURES, parse
 
@@ -39,8 +42,8 @@ def test_pdf_with_some_pages_without_text_parses_with_a_warning() -> None:
 
     assert len(document.pages) == 6
     assert document.warnings == [
-        "OCR found no legible text on 2 of 6 pages (pages 4, 5: blank, photos, or a scan too "
-        "faint to read); they cannot be searched."
+        "OCR found no legible text on 2 of 6 pages (pages 4, 5: photos, drawings, or a scan too "
+        "faint or too small to read); they cannot be searched."
     ]
 
 
@@ -73,10 +76,10 @@ def _make_pdf(
     pages: int = 1,
     image: bool = True,
     caption: str = "",
-    layout: list[tuple[bool, str]] | None = None,
+    layout: list[tuple[bool | str, str]] | None = None,
 ) -> Path:
-    """A PDF whose pages show an image (a scan) and/or a line of real text; `layout` gives
-    (image, text) page by page."""
+    """A PDF whose pages show an image (a scan; "blank": a scan of an empty sheet) and/or a
+    line of real text; `layout` gives (image, text) page by page."""
     import ctypes
 
     import pypdfium2 as pdfium
@@ -88,7 +91,8 @@ def _make_pdf(
         page = document.new_page(612, 792)
         if has_image:
             scan = Image.new("L", (400, 500), 255)
-            ImageDraw.Draw(scan).text((20, 20), "Scanned words", fill=0)
+            if has_image != "blank":  # "blank": a scanned empty sheet
+                ImageDraw.Draw(scan).text((20, 20), "Scanned words", fill=0)
             picture = pdfium.PdfImage.new(document)
             picture.set_bitmap(pdfium.PdfBitmap.from_pil(scan))
             picture.set_matrix(pdfium.PdfMatrix().scale(400, 500).translate(100, 150))
@@ -134,15 +138,108 @@ def test_a_text_page_with_little_text_gets_no_ocr_advice(tmp_path: Path, no_ocr)
     assert parse_file(path, filename="note.pdf").warnings == []
 
 
-def test_a_pdf_without_text_or_images_is_not_sent_to_ocr(tmp_path: Path) -> None:
+class _RecordingEngine:
+    """Stands in for the OCR engine: records the pages it is asked to read and reads what
+    the test says (specks on an empty page come out as a few low-confidence characters)."""
+
+    name = "recording"
+
+    def __init__(self, result: OcrResult) -> None:
+        self.result, self.calls = result, 0
+
+    def read(self, image: Image.Image) -> OcrResult:
+        self.calls += 1
+        return self.result
+
+
+@pytest.fixture
+def engine(monkeypatch) -> _RecordingEngine:
+    recording = _RecordingEngine(OcrResult(text="", confidence=0.0))
+    monkeypatch.setattr(ocr, "get_engine", lambda: recording)
+    return recording
+
+
+def _parse_here(path: Path) -> ParsedDocument:
+    """The PDF parser in this process (the test's engine does not reach a parse child)."""
+    return pdf.PdfParser().parse(path, max_pages=100)
+
+
+def test_a_pdf_of_blank_pages_says_so_and_is_not_sent_to_ocr(tmp_path: Path, engine) -> None:
     path = _make_pdf(tmp_path / "blank.pdf", pages=2, image=False)
 
     with pytest.raises(ParseError) as caught:
-        parse_file(path, filename="blank.pdf")
+        _parse_here(path)
+
+    assert caught.value.code == ParseErrorCode.NO_TEXT
+    assert str(caught.value).startswith("This PDF's pages are blank")
+    assert "character map" not in str(caught.value)
+    assert engine.calls == 0
+
+
+def test_a_pdf_of_drawings_without_text_says_ocr_would_not_help(tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    document = pdfium.PdfDocument.new()
+    page = document.new_page(612, 792)
+    shape = pdfium_c.FPDFPageObj_CreateNewRect(100, 100, 400, 500)
+    pdfium_c.FPDFPageObj_SetFillColor(shape, 0, 0, 0, 255)
+    pdfium_c.FPDFPath_SetDrawMode(shape, pdfium_c.FPDF_FILLMODE_WINDING, False)
+    pdfium_c.FPDFPage_InsertObject(page, shape)
+    page.gen_content()
+    path = tmp_path / "drawing.pdf"
+    document.save(path)
+
+    with pytest.raises(ParseError) as caught:
+        parse_file(path, filename="drawing.pdf")
 
     assert caught.value.code == ParseErrorCode.NO_TEXT
     assert "OCR would not help" in str(caught.value)
     assert "character map" in str(caught.value)
+
+
+@pytest.mark.parametrize("specks", [False, True])
+def test_a_blank_page_in_a_scan_is_named_blank_without_ocr_advice(
+    tmp_path: Path, engine, specks: bool
+) -> None:
+    if specks:  # what OCR makes of dust on an empty sheet
+        engine.result = OcrResult(text="'.", confidence=0.31)
+    text = "Every employee has thirty days of paid leave per year. " * 8
+    layout = [(False, text), ("blank", ""), (False, ""), (False, text)]
+    path = _make_pdf(tmp_path / "scan.pdf", layout=layout)
+
+    document = _parse_here(path)
+
+    assert document.warnings == [
+        "Page 2 is blank; it has no text to search.",
+        "Page 3 is blank; it has no text to search.",
+    ]
+    assert document.pages[1].text == ""
+    assert engine.calls == 1  # page 3 has nothing drawn on it: not rendered for OCR
+
+
+def test_a_scanned_page_ocr_cannot_read_is_not_called_blank(tmp_path: Path, engine) -> None:
+    text = "Every employee has thirty days of paid leave per year. " * 8
+    path = _make_pdf(tmp_path / "scan.pdf", layout=[(False, text), (True, "")])
+
+    document = _parse_here(path)
+
+    assert document.warnings == [
+        "OCR found no legible text on 1 of 2 pages (page 2: photos, drawings, or a scan too "
+        "faint or too small to read); they cannot be searched."
+    ]
+
+
+def test_many_blank_pages_are_named_ten_by_ten() -> None:
+    warnings = ocr.blank_page_warnings(list(range(1, 26)))
+
+    assert warnings[:2] == [
+        "Page 1 is blank; it has no text to search.",
+        "Page 2 is blank; it has no text to search.",
+    ]
+    assert warnings[10:] == [
+        "15 more pages are blank (pages 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 and 5 more)."
+    ]
 
 
 def test_a_pdf_with_no_pages_says_so(tmp_path: Path) -> None:
