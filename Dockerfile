@@ -18,6 +18,8 @@ COPY config ./config
 COPY documents ./documents
 COPY chat ./chat
 COPY api ./api
+COPY audit ./audit
+COPY evaluation ./evaluation
 RUN pip install .
 
 COPY manage.py ./
