@@ -4,9 +4,9 @@ Failure hooks are plain functions passed as `on_failure=` (Celery makes them met
 task class it builds, hence the `task` parameter): they run once something escaped the
 service, so that no row is left hanging.
 
-Ingestion retries two kinds of trouble, each counted apart from interruptions (a worker that
-died, documents/jobs.py): a temporary provider error (the service gives the document back and
-counts the retry on the row, up to INGEST_PROVIDER_RETRIES, with exponential backoff), and a
+Ingestion and re-indexing retry two kinds of trouble, each counted apart from interruptions (a
+worker that died, documents/jobs.py): a temporary provider error (the service gives the row
+back and counts the retry on it, up to INGEST_PROVIDER_RETRIES, with exponential backoff), and a
 database that cannot be reached (with the filesystem broker a fetched message is gone, so the
 task publishes itself again, every INGEST_DATABASE_RETRY_SECONDS at most, until the database
 answers). Housekeeping runs on its own queue (CELERY_TASK_ROUTES), never behind a backlog.
@@ -83,30 +83,41 @@ def document_ingest(self: Task, *, document_id: int) -> None:
     try:
         services.document_ingest(document_id=document_id, claim_token=token)
     except services.RetryableIngestError as error:
-        countdown = get_exponential_backoff_interval(
-            factor=settings.INGEST_RETRY_BACKOFF_SECONDS,
-            retries=error.retry - 1,
-            maximum=settings.INGEST_RETRY_BACKOFF_MAX_SECONDS,
-            full_jitter=True,
-        )
-        logger.warning(
-            "document %s: temporary error, retry %s of %s in %ss: %s",
-            document_id,
-            error.retry,
-            settings.INGEST_PROVIDER_RETRIES,
-            countdown,
-            error,
-        )
-        raise self.retry(countdown=countdown, exc=error) from error
+        raise _provider_retry(self, f"document {document_id}", error, retry=error.retry) from error
     except DATABASE_UNREACHABLE as error:
-        countdown = database_retry_seconds(self.request.retries or 0)
-        logger.warning(
-            "document %s: the database could not be reached (%s); trying again in %ss",
-            document_id,
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
-            countdown,
-        )
-        raise self.retry(countdown=countdown, exc=error) from error
+        raise _database_retry(self, f"document {document_id}", error) from error
+
+
+def _provider_retry(task: Task, job: str, error: Exception, *, retry: int) -> Exception:
+    """The task's retry after a temporary provider error (the service counted it on the row
+    as retry number `retry`), with exponential backoff; logged with its cause."""
+    countdown = get_exponential_backoff_interval(
+        factor=settings.INGEST_RETRY_BACKOFF_SECONDS,
+        retries=retry - 1,
+        maximum=settings.INGEST_RETRY_BACKOFF_MAX_SECONDS,
+        full_jitter=True,
+    )
+    logger.warning(
+        "%s: temporary error, retry %s of %s in %ss: %s",
+        job,
+        retry,
+        settings.INGEST_PROVIDER_RETRIES,
+        countdown,
+        error,
+    )
+    return task.retry(countdown=countdown, exc=error)
+
+
+def _database_retry(task: Task, job: str, error: Exception) -> Exception:
+    """The task's retry while the database cannot be reached (nothing was recorded)."""
+    countdown = database_retry_seconds(task.request.retries or 0)
+    logger.warning(
+        "%s: the database could not be reached (%s); trying again in %ss",
+        job,
+        str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+        countdown,
+    )
+    return task.retry(countdown=countdown, exc=error)
 
 
 @shared_task(ignore_result=True)
@@ -118,16 +129,19 @@ def documents_requeue_stale() -> None:
 
 
 @shared_task(
+    bind=True,
     base=Task,  # the stubs take extra options such as on_failure only with a base
     on_failure=_reindex_failed,
-    autoretry_for=(reindexing.RetryableReindexError,),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=5,
+    max_retries=None,  # the service counts provider retries on the row
 )
-def corpus_reindex_run(*, reindex_id: int) -> None:
-    reindexing.corpus_reindex_run(reindex_id=reindex_id)
+def corpus_reindex_run(self: Task, *, reindex_id: int) -> None:
+    token = jobs.claim_token(self.request.id, self.request.retries or 0)
+    try:
+        reindexing.corpus_reindex_run(reindex_id=reindex_id, claim_token=token)
+    except reindexing.RetryableReindexError as error:
+        raise _provider_retry(self, f"re-index {reindex_id}", error, retry=error.retry) from error
+    except DATABASE_UNREACHABLE as error:
+        raise _database_retry(self, f"re-index {reindex_id}", error) from error
 
 
 @shared_task(ignore_result=True)

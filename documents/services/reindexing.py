@@ -4,7 +4,11 @@ The new chunks are built beside the current ones as the next `index_version`; se
 only the corpus's current version, so it keeps answering from the old chunks until the corpus
 switches, in one transaction, to the new settings and version and drops the old chunks.
 
-Claims, leases and failure marking go through documents/jobs.py, like every background job.
+Claims, leases, provider retries and failure marking go through documents/jobs.py, like
+every background job, with the same accounting as ingestion: a temporary provider error gives
+the re-index back as a retry (`retries`, up to INGEST_PROVIDER_RETRIES), not as an
+interruption, and the task message claims with its `claim_token`, so that a redelivery after a
+lost worker takes the re-index over at once.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
 from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -42,7 +46,12 @@ logger = logging.getLogger(__name__)
 
 
 class RetryableReindexError(Exception):
-    """Re-indexing hit a temporary problem; the task retries with backoff."""
+    """Re-indexing hit a temporary provider problem and gave the re-index back to the queue;
+    the task retries with backoff. `retry` is the number of this retry (1 for the first)."""
+
+    def __init__(self, message: str, *, retry: int) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 class _ClaimLost(Exception):
@@ -137,13 +146,19 @@ REINDEX = jobs.JobStates(
 )
 
 
-def corpus_reindex_run(*, reindex_id: int) -> None:
+def corpus_reindex_run(*, reindex_id: int, claim_token: str = "") -> None:
     """Build every ready document's chunks as the target version, then switch the corpus to
-    it. Safe to run twice: documents that already have target chunks are skipped."""
+    it. Safe to run twice: documents that already have target chunks are skipped.
+
+    `claim_token` names the task message (documents/jobs.py). A temporary provider error
+    gives the re-index back and raises RetryableReindexError until INGEST_PROVIDER_RETRIES
+    are used, then fails it with the provider's reason. A database that cannot be reached
+    raises its OperationalError for the task to retry."""
     lease = jobs.claim(
         CorpusReindex.objects.all(),
         pk=reindex_id,
         states=REINDEX,
+        token=claim_token,
         started_at=Coalesce("started_at", Value(timezone.now())),
         error="",
     )
@@ -179,13 +194,14 @@ def corpus_reindex_run(*, reindex_id: int) -> None:
                     raise _ClaimLost
     except _ClaimLost:
         logger.info("re-index %s: taken over by another worker; stopping", reindex_id)
+    except (OperationalError, InterfaceError):
+        raise  # the database is unreachable: nothing can be recorded; the task retries
     except IndexingError as error:
         if not error.retryable:
             logger.info("re-index %s failed: %s", reindex_id, error)
             _reindex_fail(lease.rows, reindex, f"{error} The current index still answers.")
             return
-        lease.requeue(error=f"Temporary problem, will retry: {error}")
-        raise RetryableReindexError(str(error)) from error
+        _retry_later(lease, reindex, error)
     except SoftTimeLimitExceeded:
         # Everything built so far is kept: carry on in a fresh task. This was no crash, so the
         # claim it took is not counted against the attempts.
@@ -203,6 +219,32 @@ def corpus_reindex_run(*, reindex_id: int) -> None:
             f"{lease.attempt}). The current index still answers; an administrator can find the "
             "details in the worker log.",
         )
+
+
+def _retry_later(lease: jobs.Lease, reindex: CorpusReindex, error: IndexingError) -> None:
+    """Give the re-index back for a retry, or fail it with the provider's reason once the
+    retries are used up. Retries are not interruptions (documents/jobs.py)."""
+    limit = settings.INGEST_PROVIDER_RETRIES
+    if reindex.retries >= limit:
+        logger.warning(
+            "re-index %s: temporary error after %s retries; giving up: %s",
+            reindex.pk,
+            reindex.retries,
+            error,
+        )
+        _reindex_fail(
+            lease.rows,
+            reindex,
+            f"{jobs.final_reason(error)} Gave up after {reindex.retries} "
+            f"retr{'y' if reindex.retries == 1 else 'ies'}. The current index still answers; "
+            "start the re-index again once the problem is fixed.",
+        )
+        return
+    retry = reindex.retries + 1
+    if lease.retry_later(
+        error=f"{jobs.final_reason(error)[:-1]}; will retry ({retry} of {limit})."
+    ):
+        raise RetryableReindexError(str(error), retry=retry) from error
 
 
 def _documents_to_build(reindex: CorpusReindex) -> DocumentQuerySet:

@@ -233,6 +233,79 @@ def test_a_temporary_error_queues_the_reindex_for_a_retry(indexed, monkeypatch):
     assert Corpus.objects.get(pk=indexed.pk).index_version == 1
 
 
+def test_temporary_errors_are_retries_not_interruptions(indexed, monkeypatch, settings):
+    # More temporary errors than INGEST_MAX_ATTEMPTS (3): they must not read as interruptions.
+    assert settings.INGEST_MAX_ATTEMPTS < 4 < settings.INGEST_PROVIDER_RETRIES
+    reindex = start(indexed)
+    real_build = PgvectorBackend.build_chunks
+    failures = iter(range(4))
+
+    def flaky(self, **kwargs):
+        if next(failures, None) is not None:
+            raise IndexingError(
+                "The embeddings server is temporarily unavailable (503); will retry.",
+                retryable=True,
+            )
+        return real_build(self, **kwargs)
+
+    monkeypatch.setattr(PgvectorBackend, "build_chunks", flaky)
+    for retry in range(4):  # the task retries under its own id, as Celery does
+        with pytest.raises(reindexing.RetryableReindexError) as raised:
+            reindexing.corpus_reindex_run(reindex_id=reindex.pk, claim_token=f"task-1#{retry}")
+        assert raised.value.retry == retry + 1
+        reindex.refresh_from_db()
+        assert reindex.status == "queued"
+        assert reindex.error == (
+            "The embeddings server is temporarily unavailable (503); will retry "
+            f"({retry + 1} of {settings.INGEST_PROVIDER_RETRIES})."
+        )
+
+    reindexing.corpus_reindex_run(reindex_id=reindex.pk, claim_token="task-1#4")
+
+    reindex.refresh_from_db()
+    assert (reindex.status, reindex.attempts, reindex.retries) == ("done", 1, 4)
+    assert reindex.error == ""
+
+
+def test_errors_past_the_retries_fail_with_the_providers_reason(indexed, monkeypatch, settings):
+    settings.INGEST_PROVIDER_RETRIES = 2
+    reindex = start(indexed)
+
+    def unavailable(self, **kwargs):
+        raise IndexingError(
+            "The embeddings server is temporarily unavailable (503); will retry.", retryable=True
+        )
+
+    monkeypatch.setattr(PgvectorBackend, "build_chunks", unavailable)
+    for retry in range(2):
+        with pytest.raises(reindexing.RetryableReindexError):
+            reindexing.corpus_reindex_run(reindex_id=reindex.pk, claim_token=f"task-1#{retry}")
+    reindexing.corpus_reindex_run(reindex_id=reindex.pk, claim_token="task-1#2")
+
+    reindex.refresh_from_db()
+    assert (reindex.status, reindex.attempts, reindex.retries) == ("failed", 1, 2)
+    assert reindex.error == (
+        "The embeddings server is temporarily unavailable (503). Gave up after 2 retries. The "
+        "current index still answers; start the re-index again once the problem is fixed."
+    )
+    assert Corpus.objects.get(pk=indexed.pk).index_version == 1
+
+
+def test_a_redelivered_message_takes_its_running_reindex_at_once(indexed):
+    reindex = start(indexed)
+    # The message's first delivery claimed it; then its pool child was killed. The lease holds.
+    assert jobs.claim(
+        CorpusReindex.objects.all(), pk=reindex.pk, states=reindexing.REINDEX, token="task-7#0"
+    )
+    reindexing.corpus_reindex_run(reindex_id=reindex.pk, claim_token="task-9#0")
+    assert CorpusReindex.objects.get(pk=reindex.pk).status == "running"  # another message waits
+
+    reindexing.corpus_reindex_run(reindex_id=reindex.pk, claim_token="task-7#0")
+
+    reindex.refresh_from_db()
+    assert (reindex.status, reindex.attempts) == ("done", 2)  # the lost child: an interruption
+
+
 def test_an_ingestion_that_chunked_before_the_switch_is_retried(indexed):
     reindex = start(indexed)
     reindexing.corpus_reindex_run(reindex_id=reindex.pk)
