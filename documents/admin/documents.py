@@ -7,27 +7,30 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from documents import services
+from documents import selectors, services
 from documents.admin.corpus_forms import acting_user
 from documents.admin.deletion import IndexAwareDeletion
-from documents.models import Chunk, Corpus, Document, DocumentStatus, Page
+from documents.models import Chunk, Corpus, Document, DocumentStage, DocumentStatus, Page
 from documents.parsing import supported_formats_text, upload_accept
+from documents.parsing.registry import declarations
 
-STATUS_COLOURS = {
-    DocumentStatus.QUEUED: "#6b7280",
-    DocumentStatus.PROCESSING: "#2563eb",
-    DocumentStatus.READY: "#15803d",
-    DocumentStatus.FAILED: "#b91c1c",
-}
+# Stages that report how far they got; the others show no percentage.
+MEASURED_STAGES = frozenset({DocumentStage.EMBEDDING, DocumentStage.OCR})
+# The list columns the page's script refreshes in place while documents are processed.
+LIVE_COLUMNS = ("status_badge", "reason", "page_count", "chunk_count")
+# At most this many ids per status request (a page of the list).
+STATUS_BATCH = 200
 # Above this many pages the document page links to the paginated page list instead of
 # showing every page inline.
 PAGE_INLINE_LIMIT = 50
@@ -55,6 +58,58 @@ class UploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         # The registered parsers decide what can be picked (documents/parsing/registry.py).
         self.fields["uploads"].widget.attrs["accept"] = upload_accept()
+
+
+class DocumentTypeFilter(admin.SimpleListFilter):
+    """Types by the names people use ("PDF", "Word"), from the parser registry, instead of
+    MIME strings; only the types the list holds are offered."""
+
+    title = "type"
+    parameter_name = "type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        parsers = set(Document.objects.exclude(parser="").values_list("parser", flat=True))
+        types = set(Document.objects.filter(parser="").values_list("content_type", flat=True))
+        return [
+            (key, declared.name[:1].upper() + declared.name[1:])
+            for key, declared in declarations().items()
+            if key in parsers or types.intersection(declared.mime_types)
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> QuerySet[Document]:
+        declared = declarations().get(self.value() or "")
+        if declared is None:
+            return queryset
+        # A document not parsed yet is known by the type it was uploaded as.
+        return queryset.filter(
+            Q(parser=self.value()) | Q(parser="", content_type__in=declared.mime_types)
+        )
+
+
+class DocumentChangeList(ChangeList):
+    """Reads where each queued document of the page stands in its queue in one query."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        documents = list(self.result_list)
+        positions = selectors.documents_queue_positions(
+            document_ids=[d.pk for d in documents if d.status == DocumentStatus.QUEUED]
+        )
+        for document in documents:
+            document.queue_position = positions.get(document.pk)  # type: ignore[attr-defined]
+        self.result_list = documents
+
+
+def _ordinal(number: int) -> str:
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{number}{suffix}"
+
+
+def _names(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
 
 
 def _excerpt(text: str, length: int = 300) -> str:
@@ -89,7 +144,7 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
         "size_kb",
         "created_at",
     ]
-    list_filter = ["corpus", "status", "content_type"]
+    list_filter = ["corpus", "status", DocumentTypeFilter]
     search_fields = ["filename", "sha256"]
     list_select_related = ["corpus"]
     actions = ["reingest", "retry_failed"]
@@ -149,18 +204,28 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
         ),
     ]
 
+    class Media:
+        css = {"all": ["css/admin-documents.css"]}
+        js = ["js/admin-documents.js"]
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, document: Document) -> str:
-        label = DocumentStatus(document.status).label
-        if document.status == DocumentStatus.PROCESSING and document.stage:
-            label = f"{label}: {document.get_stage_display()} {document.progress:.0%}"
-        if document.status == DocumentStatus.READY and document.warning:
+        status = DocumentStatus(document.status)
+        label = status.label
+        if status == DocumentStatus.PROCESSING and document.stage:
+            label = f"{label}: {document.get_stage_display()}"
+            if document.stage in MEASURED_STAGES:
+                label = f"{label} {document.progress:.0%}"
+        position = getattr(document, "queue_position", None)
+        if status == DocumentStatus.QUEUED and position:
+            label = f"{label}: next" if position == 1 else f"{label}: {_ordinal(position)} in line"
+        if status == DocumentStatus.READY and document.warning:
             label = f"{label} ⚠"
         return format_html(
-            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:9px" '
-            'title="{}">{}</span>',
-            STATUS_COLOURS[DocumentStatus(document.status)],
+            '<span class="doc-badge doc-badge-{}" title="{}" data-final="{}">{}</span>',
+            status.value,
             document.error or document.warning,
+            "true" if status.is_final else "false",
             label,
         )
 
@@ -215,6 +280,11 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
                 self.admin_site.admin_view(self.upload_view),
                 name="documents_document_upload",
             ),
+            path(
+                "status/",
+                self.admin_site.admin_view(self.status_view),
+                name="documents_document_status",
+            ),
             *super().get_urls(),
         ]
 
@@ -224,10 +294,37 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
         extra_context = {
             **(extra_context or {}),
             "upload_url": reverse("admin:documents_document_upload"),
-            # Progress is live: refresh while anything is still being processed.
-            "auto_refresh": Document.objects.in_progress().exists(),
+            # Progress is live: the page's script refreshes the rows still being processed.
+            "status_url": reverse("admin:documents_document_status"),
         }
         return super().changelist_view(request, extra_context)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return DocumentChangeList
+
+    def status_view(self, request: HttpRequest) -> JsonResponse:
+        """The live columns of the listed documents (`?ids=1,2,3`), rendered as the list
+        renders them, for the list's script to put in place: the rows stay, and so do the
+        boxes the admin ticked."""
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "Not allowed."}, status=403)
+        ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.isdigit()]
+        documents = list(Document.objects.filter(pk__in=ids[:STATUS_BATCH]))
+        positions = selectors.documents_queue_positions(
+            document_ids=[d.pk for d in documents if d.status == DocumentStatus.QUEUED]
+        )
+        empty = self.get_empty_value_display()
+        rows = []
+        for document in documents:
+            document.queue_position = positions.get(document.pk)  # type: ignore[attr-defined]
+            cells = {
+                "status_badge": str(self.status_badge(document)),
+                "reason": str(display_for_value(self.reason(document), empty)),
+                "page_count": str(display_for_value(document.page_count, empty)),
+                "chunk_count": str(display_for_value(document.chunk_count, empty)),
+            }
+            rows.append({"id": document.pk, "final": document.is_final, "cells": cells})
+        return JsonResponse({"rows": rows})
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_change_permission(request):
@@ -235,6 +332,9 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             corpus = form.cleaned_data["corpus"]
+            queued: list[str] = []
+            duplicates: list[str] = []
+            refused: list[str] = []
             for upload in form.cleaned_data["uploads"]:
                 try:
                     outcome = services.document_upload(
@@ -245,16 +345,17 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
                         content_type=upload.content_type or "",
                     )
                 except ValidationError as error:
-                    messages.error(request, f"{upload.name}: {' '.join(error.messages)}")
+                    refused.append(" ".join(error.messages))
                     continue
                 if outcome.duplicate:
-                    messages.warning(
-                        request,
-                        f"{upload.name}: already in {corpus} as {outcome.document.filename} "
-                        f"({outcome.document.get_status_display().lower()}); not added again.",
+                    existing = outcome.document
+                    duplicates.append(
+                        f"{upload.name} (as {existing.filename}, "
+                        f"{existing.get_status_display().lower()})"
                     )
                 else:
-                    messages.success(request, f"{upload.name}: queued for processing.")
+                    queued.append(outcome.document.filename)
+            self._upload_summary(request, corpus, queued, duplicates, refused)
             url = reverse("admin:documents_document_changelist")
             return HttpResponseRedirect(f"{url}?corpus__id__exact={corpus.pk}")
         initial_corpus = request.GET.get("corpus")
@@ -268,6 +369,34 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
             "title": "Upload documents",
         }
         return TemplateResponse(request, "admin/documents/document/upload.html", context)
+
+    def _upload_summary(
+        self,
+        request: HttpRequest,
+        corpus: Corpus,
+        queued: list[str],
+        duplicates: list[str],
+        refused: list[str],
+    ) -> None:
+        """One message per outcome for the whole upload, not a banner per file."""
+        if queued:
+            what = "1 file" if len(queued) == 1 else f"{len(queued)} files"
+            messages.success(request, f"{what} queued for processing: {_names(queued)}.")
+        if duplicates:
+            what = "1 file was" if len(duplicates) == 1 else f"{len(duplicates)} files were"
+            messages.warning(
+                request, f"{what} already in {corpus} and not added again: {_names(duplicates)}."
+            )
+        if refused:
+            what = "1 file was" if len(refused) == 1 else f"{len(refused)} files were"
+            messages.error(
+                request,
+                format_html(
+                    "{} not added:<ul>{}</ul>",
+                    what,
+                    format_html_join("", "<li>{}</li>", ((reason,) for reason in refused)),
+                ),
+            )
 
     @admin.action(description="Re-ingest selected documents")
     def reingest(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:

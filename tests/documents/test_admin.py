@@ -14,7 +14,7 @@ from django.urls import reverse
 from documents import services
 from documents.models import Corpus, CorpusMembership, CorpusReindex, Document, Page
 from documents.services import reindexing
-from tests.documents.conftest import HANDBOOK
+from tests.documents.conftest import HANDBOOK, ingest, upload_text
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -363,3 +363,93 @@ def test_the_upload_page_lists_and_accepts_what_the_registered_parsers_read(admi
 
     assert f'accept="{upload_accept()}"' in page
     assert f"{supported_formats_text()}." in page
+
+
+# --- the document list while files are processed -------------------------------------------------
+
+
+def test_a_multi_file_upload_gives_one_message_per_outcome(admin_client, corpus, settings):
+    from django.contrib.messages import get_messages
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.DOCUMENT_MAX_UPLOAD_BYTES = 1024 * 1024
+    upload_text(corpus, "Already here.\n", filename="old.txt")
+    files = [
+        SimpleUploadedFile("Travel Policy 2024.md", HANDBOOK.encode(), "text/markdown"),
+        SimpleUploadedFile("faq.md", b"# FAQ\n\nAsk the travel desk.\n", "text/markdown"),
+        SimpleUploadedFile("again.txt", b"Already here.\n", "text/plain"),
+        SimpleUploadedFile("big.txt", b"x" * (1024 * 1024 + 1), "text/plain"),
+    ]
+    response = admin_client.post(
+        reverse("admin:documents_document_upload"), {"corpus": corpus.pk, "uploads": files}
+    )
+
+    assert response.status_code == 302
+    said = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+    assert said[0] == ("success", "2 files queued for processing: Travel Policy 2024.md, faq.md.")
+    assert said[1] == (
+        "warning",
+        "1 file was already in Handbook and not added again: again.txt (as old.txt, queued).",
+    )
+    assert said[2][0] == "error"
+    assert "1 file was not added:" in said[2][1]
+    assert "big.txt is larger than the 1 MB limit." in said[2][1]
+    assert len(said) == 3
+
+
+def test_the_list_refreshes_its_rows_in_place_instead_of_reloading(admin_client, corpus):
+    queued = [upload_text(corpus, f"Text number {n}.\n", filename=f"q{n}.txt") for n in range(3)]
+    page = admin_client.get(reverse("admin:documents_document_changelist")).content.decode()
+    assert 'http-equiv="refresh"' not in page
+    status_url = reverse("admin:documents_document_status")
+    assert f'data-document-status-url="{status_url}"' in page
+    assert "js/admin-documents.js" in page
+    assert "style=" not in page.split('id="result_list"')[1].split("</table>")[0]
+    # Queued documents say where they stand in the queue (oldest first).
+    assert "Queued: next" in page
+    assert "Queued: 3rd in line" in page
+
+    ingest(queued[0])
+    ids = ",".join(str(d.pk) for d in queued)
+    rows = {row["id"]: row for row in admin_client.get(f"{status_url}?ids={ids}").json()["rows"]}
+    assert rows[queued[0].pk]["final"] is True
+    assert "doc-badge-ready" in rows[queued[0].pk]["cells"]["status_badge"]
+    assert rows[queued[0].pk]["cells"]["page_count"] == "1"
+    assert rows[queued[1].pk]["final"] is False
+    assert "Queued: next" in rows[queued[1].pk]["cells"]["status_badge"]
+    assert "Queued: 2nd in line" in rows[queued[2].pk]["cells"]["status_badge"]
+
+
+def test_embedding_shows_its_percentage_from_the_start(admin_client, corpus):
+    document = upload_text(corpus, "Some text.\n")
+    Document.objects.filter(pk=document.pk).update(
+        status="processing", stage="embedding", progress=0.0
+    )
+    status_url = reverse("admin:documents_document_status")
+    row = admin_client.get(f"{status_url}?ids={document.pk}").json()["rows"][0]
+    assert "Processing: Computing embeddings 0%" in row["cells"]["status_badge"]
+    Document.objects.filter(pk=document.pk).update(stage="parsing", progress=0.0)
+    row = admin_client.get(f"{status_url}?ids={document.pk}").json()["rows"][0]
+    assert "Processing: Extracting text<" in row["cells"]["status_badge"]
+
+
+def test_the_status_view_needs_the_admin(client, corpus):
+    document = upload_text(corpus, "Some text.\n")
+    response = client.get(f"{reverse('admin:documents_document_status')}?ids={document.pk}")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_the_type_filter_names_the_types_people_know(admin_client, corpus):
+    ingest(upload_text(corpus, HANDBOOK, filename="handbook.md"))
+    upload_text(corpus, "Plain words.\n", filename="notes.txt")
+    url = reverse("admin:documents_document_changelist")
+    page = admin_client.get(url).content.decode()
+    filters = page.split('id="changelist-filter"')[1]
+    assert "?type=markdown" in filters
+    assert ">Markdown</a>" in filters
+    assert ">Plain text</a>" in filters
+    assert "text/markdown" not in filters
+    filtered = admin_client.get(url, {"type": "markdown"}).content.decode()
+    assert "handbook.md" in filtered
+    assert "notes.txt" not in filtered
