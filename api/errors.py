@@ -28,6 +28,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from chat.strategies.base import StrategyError
 from documents.backends.base import IndexingError
+from documents.parsing import ParseErrorCode
+from documents.services import UploadRefused
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,8 @@ def api_error_from(exc: Exception) -> ApiError:
             for error in exc.errors
         ]
         return _invalid(details)
+    if isinstance(exc, UploadRefused) and exc.reason == ParseErrorCode.UNSUPPORTED:
+        return ApiError(415, "unsupported_file", " ".join(exc.messages), field="file")
     if isinstance(exc, ValidationError):
         return _from_django_validation(exc)
     if isinstance(exc, Http404):

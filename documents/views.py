@@ -37,6 +37,22 @@ else:
 DOCUMENTS_PER_PAGE = 100
 # Above this many pages the viewer offers a number field instead of a list of every page.
 PAGE_LIST_LIMIT = 500
+# Stages that report how far they got (a batch of embeddings, a page of OCR).
+MEASURED_STAGES = frozenset({DocumentStage.EMBEDDING, DocumentStage.OCR})
+
+
+# What a failure is, for people who cannot act on it (readers): the reasons in `error` are
+# written for the contributor who can replace the file. Keys are ParseErrorCode values.
+FAILURE_SUMMARIES = {
+    "unsupported_format": "This type of file cannot be read.",
+    "encrypted": "The file is password-protected, so it could not be read.",
+    "corrupt": "The file is damaged and could not be read.",
+    "empty": "The file is empty.",
+    "no_text": "No text could be found in the file.",
+    "too_large": "The file is too large to process.",
+    "ocr_unavailable": "The file can only be read by OCR, which is not available.",
+    "": "The file could not be processed.",
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,9 @@ def document_list(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     if query:
         documents = documents.filter(filename__icontains=query)
     page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("p"))
+    positions = selectors.documents_queue_positions(
+        document_ids=[d.pk for d in page.object_list if d.status == DocumentStatus.QUEUED]
+    )
     return render(
         request,
         "documents/document_list.html",
@@ -67,7 +86,10 @@ def document_list(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "corpus": corpus,
             "counts": Corpus.objects.filter(pk=corpus.pk).with_document_counts().get(),
             "page_obj": page,
-            "documents": [document_state(document) for document in page.object_list],
+            "documents": [
+                document_state(document, queue_position=positions.get(document.pk))
+                for document in page.object_list
+            ],
             "query": query,
             "can_edit": _can_edit(request, corpus),
             "accept": upload_accept(),
@@ -168,6 +190,7 @@ def document_viewer(request: AuthenticatedRequest, slug: str, document_id: int) 
             else "",
             "passage_params": passage_params,
             "has_page_image": bool(page and document.file and document.is_pdf),
+            "can_edit": _can_edit(request, corpus),
         },
     )
 
@@ -207,7 +230,13 @@ def document_retry(request: AuthenticatedRequest, slug: str, document_id: int) -
     corpus = _corpus(request, slug)
     document = get_object_or_404(corpus.documents.all(), pk=document_id)
     _require_edit(request, corpus)
-    document = services.document_reingest(document=document)
+    try:
+        document = services.document_retry(document=document)
+    except ValidationError as error:
+        if _wants_json(request):
+            return JsonResponse({"error": _first_message(error)}, status=400)
+        messages.error(request, _first_message(error))
+        return redirect("documents:list", slug=corpus.slug)
     if _wants_json(request):
         return JsonResponse(_status_payload(request, corpus, document))
     if document.status == DocumentStatus.PROCESSING:
@@ -249,18 +278,21 @@ def document_delete(request: AuthenticatedRequest, slug: str, document_id: int) 
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def document_state(document: Document) -> dict[str, Any]:
-    """What a person needs to know about where a document is, in words."""
+def document_state(document: Document, *, queue_position: int | None = None) -> dict[str, Any]:
+    """What a person needs to know about where a document is, in words (a queued document's
+    place in its queue when `queue_position` is given)."""
     status = DocumentStatus(document.status)
     stage = DocumentStage(document.stage) if document.stage in DocumentStage.values else None
     percent = round(document.progress * 100)
     if status == DocumentStatus.QUEUED:
         summary = "Waiting for a worker"
+        if queue_position:
+            summary += ": next" if queue_position == 1 else f": {queue_position - 1} ahead"
         if document.error:
             summary = "Will try again shortly"
     elif status == DocumentStatus.PROCESSING:
         summary = stage.label if stage and stage != DocumentStage.NONE else "Processing"
-        if 0 < percent < 100:
+        if stage in MEASURED_STAGES:  # from 0%, as soon as the stage begins
             summary += f" {percent}%"
     elif status == DocumentStatus.READY:
         summary = (
@@ -286,6 +318,10 @@ def document_state(document: Document) -> dict[str, Any]:
         "chunk_count": document.chunk_count,
         "final": document.is_final,
         "has_file": bool(document.file),
+        "retry_helps": document.retry_helps,
+        "failure_summary": FAILURE_SUMMARIES.get(document.failure_code, FAILURE_SUMMARIES[""])
+        if status == DocumentStatus.FAILED
+        else "",
     }
 
 
@@ -309,8 +345,15 @@ def highlight(page: Page, start: int | None, end: int | None) -> Highlight | Non
 def _status_payload(
     request: AuthenticatedRequest, corpus: Corpus, document: Document
 ) -> dict[str, Any]:
-    state = document_state(document)
+    positions = (
+        selectors.documents_queue_positions(document_ids=[document.pk])
+        if document.status == DocumentStatus.QUEUED
+        else {}
+    )
+    state = document_state(document, queue_position=positions.get(document.pk))
     payload = {k: v for k, v in state.items() if k != "created_at"}
+    if state["failure_summary"] and not _can_edit(request, corpus):
+        payload["error"] = state["failure_summary"]  # the reason's advice is for contributors
     payload["status_url"] = reverse(
         "documents:status", kwargs={"slug": corpus.slug, "document_id": document.pk}
     )

@@ -379,6 +379,9 @@ def file_create(*, token: ApiToken, upload: IO[bytes], filename: str, purpose: s
         upload.seek(0)
     if not size:
         raise ValidationError({"file": f"{filename} is empty (0 bytes)."})
+    # Refused now, as a corpus would refuse it when the file is added to a vector store.
+    document_services.document_check_upload(file=upload, filename=filename)
+    upload.seek(0)
     api_file = ApiFile(user=token.user, token=token, filename=filename[:255], purpose=purpose)
     api_file.bytes = size
     api_file.file.save(filename, File(upload, name=filename), save=False)

@@ -36,6 +36,7 @@ _TYPES = {
     404: "invalid_request_error",
     405: "invalid_request_error",
     413: "invalid_request_error",
+    415: "invalid_request_error",
     422: "invalid_request_error",
     429: "requests",
 }
@@ -72,8 +73,8 @@ def openai_error_body(error: ApiError) -> dict[str, Any]:
 
 
 def render_error(request: HttpRequest, error: ApiError) -> HttpResponse:
-    # Validation problems are 400s at OpenAI, not 422s.
-    status = 400 if error.status == 422 else error.status
+    # Validation problems (and file types it does not read) are 400s at OpenAI.
+    status = 400 if error.status in (415, 422) else error.status
     if error.code == "method_not_allowed":
         error = ApiError(
             405, error.code, f"Invalid method for URL ({request.method} {request.path})."

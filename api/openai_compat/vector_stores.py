@@ -30,6 +30,7 @@ from api.openai_compat.assistants import (
 from api.openai_compat.files import api_file_for
 from api.scopes import Permission
 from documents.models import Corpus, Document, DocumentStatus
+from documents.parsing import ParseErrorCode
 from documents.services import document_delete
 
 router = Router()
@@ -92,10 +93,22 @@ def store_file_wire(document: Document, file_id: str) -> dict[str, Any]:
         "created_at": int(document.created_at.timestamp()),
         "vector_store_id": vector_store_id(document.corpus),
         "status": _status(document),
-        "last_error": {"code": "server_error", "message": document.error} if failed else None,
+        "last_error": (
+            {"code": _error_code(document), "message": document.error} if failed else None
+        ),
         "chunking_strategy": _STATIC_CHUNKING,
         "attributes": {"docent_document_id": document.pk},
     }
+
+
+def _error_code(document: Document) -> str:
+    """OpenAI's vector-store file error codes: a file that cannot be read is never a server
+    error."""
+    if document.failure_code == ParseErrorCode.UNSUPPORTED:
+        return "unsupported_file"
+    if not document.retry_helps:
+        return "invalid_file"
+    return "server_error"
 
 
 def _unsupported(what: str) -> Any:

@@ -12,14 +12,16 @@ from pydantic import Field
 
 from api.access import corpus_for, document_for
 from api.auth import request_token
+from api.errors import ApiError
 from api.rest.schemas import DocumentOut, DocumentPage, ErrorOut, Id, Slug, UploadOut
 from api.scopes import Permission
 from documents import services
 from documents.models import Corpus, Document, DocumentStatus
+from documents.parsing import ParseErrorCode
 
 router = Router(tags=["documents"])
 
-ERRORS = frozenset({400, 401, 403, 404, 413, 422, 429})
+ERRORS = frozenset({400, 401, 403, 404, 413, 415, 422, 429})
 # Only well-formed media types are kept from a client's multipart headers.
 _MEDIA_TYPE = re.compile(r"^[\w.+-]{1,60}/[\w.+-]{1,80}$")
 
@@ -34,13 +36,26 @@ def document_upload(
 ) -> Status[dict[str, Any]]:
     """Upload one or more files as multipart/form-data parts named `files` (needs the ingest
     permission). Each file gets its own result: created (queued for processing), duplicate
-    (the corpus already has this content) or rejected (with the reason). 201 when at least
-    one document was created, else 200. Poll GET /api/documents/{id} until the status is ready
-    or failed."""
+    (the corpus already has this content) or rejected (with the reason and its `code`, e.g.
+    `unsupported_format` for a type no parser reads; nothing is stored). 201 when at least
+    one document was created, 200 when the rest were duplicates; when every file is rejected,
+    an error: 415 `unsupported_file` if they all are of unsupported types, else 422 `invalid`,
+    with the per-file `results` in the error object. Poll GET /api/documents/{id} until the
+    status is ready or failed."""
     token = request_token(request)
     corpus = corpus_for(token, slug, Permission.INGEST)
     results = [_upload_one(corpus, upload, token.user) for upload in files]
     counts = {kind: sum(1 for r in results if r["result"] == kind) for kind in _KINDS}
+    if results and counts["rejected"] == len(results):
+        unsupported = all(r["code"] == ParseErrorCode.UNSUPPORTED for r in results)
+        raise ApiError(
+            415 if unsupported else 422,
+            "unsupported_file" if unsupported else "invalid",
+            results[0]["reason"],
+            field="files",
+            details=[{"field": "files", "message": r["reason"]} for r in results],
+            extra={"results": results},
+        )
     body = {
         "created": counts["created"],
         "duplicates": counts["duplicate"],
@@ -69,6 +84,7 @@ def _upload_one(corpus: Corpus, upload: UploadedFile, user: Any) -> dict[str, An
             "filename": filename,
             "result": "rejected",
             "reason": " ".join(error.messages),
+            "code": error.reason.value if isinstance(error, services.UploadRefused) else "invalid",
             "document": None,
         }
     if outcome.duplicate:
@@ -76,12 +92,14 @@ def _upload_one(corpus: Corpus, upload: UploadedFile, user: Any) -> dict[str, An
             "filename": filename,
             "result": "duplicate",
             "reason": f"The corpus already has this content as “{outcome.document.filename}”.",
+            "code": None,
             "document": document_out(outcome.document, corpus=corpus),
         }
     return {
         "filename": filename,
         "result": "created",
         "reason": None,
+        "code": None,
         "document": document_out(outcome.document, corpus=corpus),
     }
 
@@ -150,6 +168,8 @@ def document_out(document: Document, *, corpus: Corpus) -> dict[str, Any]:
         "stage": document.stage,
         "progress": document.progress,
         "error": document.error,
+        "failure_code": document.failure_code,
+        "retryable": document.retry_helps,
         "warning": document.warning,
         "pages": document.page_count,
         "chunks": document.chunk_count,

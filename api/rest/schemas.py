@@ -68,6 +68,14 @@ class DocumentOut(Schema):
     stage: str = Field(description="What processing is doing now (parsing, embedding, ...).")
     progress: float = Field(description="0..1 within the current stage.")
     error: str = Field(description="Why the document failed, in plain words.")
+    failure_code: str = Field(
+        description="The kind of failure when the file could not be read (unsupported_format, "
+        "encrypted, corrupt, empty, no_text, too_large, ocr_unavailable); blank otherwise."
+    )
+    retryable: bool = Field(
+        description="False for a failed document that would fail the same way again (its "
+        "type, encryption or damage): upload a corrected file instead."
+    )
     warning: str
     pages: int | None
     chunks: int
@@ -87,6 +95,10 @@ class UploadResult(Schema):
     filename: str
     result: Literal["created", "duplicate", "rejected"]
     reason: str | None = Field(description="Why the file was rejected or counted a duplicate.")
+    code: str | None = Field(
+        description="Why it was rejected, as a code: unsupported_format, encrypted, corrupt, "
+        "too_large (read from the file) or invalid (empty, over the size limit)."
+    )
     document: DocumentOut | None
 
 

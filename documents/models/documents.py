@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from documents.models.corpora import Corpus, Role
 from documents.models.jobs import JobRow
+from documents.parsing.base import ParseErrorCode
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -69,6 +70,9 @@ class Document(JobRow):
     )
     progress = models.FloatField(default=0.0)  # 0..1 within the current stage
     warning = models.TextField(blank=True)  # e.g. pages without extractable text
+    # What kind of failure `error` describes: the parsing failure's code (ParseErrorCode) for a
+    # file that could not be read; blank for other failures (provider, interruption, bug).
+    failure_code = models.CharField(max_length=30, blank=True, default="")
     page_count = models.PositiveIntegerField(null=True, blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
     embedding_tokens = models.PositiveBigIntegerField(default=0)
@@ -98,6 +102,17 @@ class Document(JobRow):
     @property
     def is_final(self) -> bool:
         return DocumentStatus(self.status).is_final
+
+    @property
+    def retry_helps(self) -> bool:
+        """False for a failed document whose failure processing it again cannot change (its
+        type is not read, it is encrypted, damaged or empty): only another file can help."""
+        if self.status != DocumentStatus.FAILED:
+            return True
+        try:
+            return not ParseErrorCode(self.failure_code).permanent
+        except ValueError:
+            return True
 
     @property
     def is_pdf(self) -> bool:

@@ -45,6 +45,7 @@ __all__ = [
     "Parser",
     "Probe",
     "detect_format",
+    "identify_format",
     "markup_of",
     "parse_file",
     "parsers",

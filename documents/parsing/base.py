@@ -23,6 +23,24 @@ class ParseErrorCode(StrEnum):
     NO_TEXT = "no_text"
     TOO_LARGE = "too_large"
     EMPTY = "empty"
+    OCR_UNAVAILABLE = "ocr_unavailable"  # only OCR could read it, and OCR is off or broken
+
+    @property
+    def permanent(self) -> bool:
+        """Whether this file fails the same way whatever the settings: processing it again
+        cannot help, only a different file can. Text that only OCR could find, or a file over
+        a configured limit, may work once an administrator turns OCR on or raises the limit."""
+        return self in _PERMANENT
+
+
+_PERMANENT = frozenset(
+    {
+        ParseErrorCode.UNSUPPORTED,
+        ParseErrorCode.ENCRYPTED,
+        ParseErrorCode.CORRUPT,
+        ParseErrorCode.EMPTY,
+    }
+)
 
 
 class ParseError(Exception):

@@ -66,7 +66,7 @@ class ImageParser:
     def parse(self, path: Path, *, max_pages: int) -> ParsedDocument:
         engine = ocr.get_engine()
         if engine.name == "none":
-            raise ParseError(_NO_OCR_MESSAGE, code=ParseErrorCode.UNSUPPORTED)
+            raise ParseError(_NO_OCR_MESSAGE, code=ParseErrorCode.OCR_UNAVAILABLE)
         try:
             with Image.open(path) as image:
                 count = getattr(image, "n_frames", 1)
@@ -94,7 +94,7 @@ class ImageParser:
         except ocr.OcrUnavailableError as error:
             raise ParseError(
                 f"Images are read only by OCR, which is unavailable here ({error}).",
-                code=ParseErrorCode.UNSUPPORTED,
+                code=ParseErrorCode.OCR_UNAVAILABLE,
             ) from error
         if blank and len(blank) == len(pages):
             raise ParseError(

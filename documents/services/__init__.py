@@ -24,9 +24,16 @@ from documents.services.ingestion import (
     document_ingest,
     document_mark_failed,
     document_reingest,
+    document_retry,
     documents_requeue_stale,
 )
-from documents.services.uploads import UploadOutcome, document_upload, document_upload_path
+from documents.services.uploads import (
+    UploadOutcome,
+    UploadRefused,
+    document_check_upload,
+    document_upload,
+    document_upload_path,
+)
 
 __all__ = [
     "ADOPTED_BACKEND",
@@ -34,16 +41,19 @@ __all__ = [
     "AdoptionResult",
     "RetryableIngestError",
     "UploadOutcome",
+    "UploadRefused",
     "corpus_adopt_vector_store",
     "corpus_create",
     "corpus_delete",
     "corpus_refresh_remote_usage",
     "corpus_search",
     "corpus_validate_settings",
+    "document_check_upload",
     "document_delete",
     "document_ingest",
     "document_mark_failed",
     "document_reingest",
+    "document_retry",
     "document_upload",
     "document_upload_path",
     "documents_requeue_stale",

@@ -13,6 +13,23 @@ if TYPE_CHECKING:
     from documents.models import Document
 
 
+@contextlib.contextmanager
+def upload_path(file: IO[bytes], *, suffix: str = "") -> Iterator[Path]:
+    """A path on local disk for a file being uploaded: Django's temporary file for a large
+    upload, else a copy."""
+    if hasattr(file, "temporary_file_path"):
+        file.seek(0)
+        yield Path(file.temporary_file_path())
+        return
+    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+        file.seek(0)
+        while block := file.read(1024 * 1024):
+            handle.write(block)
+        handle.flush()
+        yield Path(handle.name)
+    file.seek(0)
+
+
 def sha256_of(file: IO[bytes]) -> tuple[str, int]:
     """(hex digest, size in bytes) of the whole file."""
     digest = hashlib.sha256()

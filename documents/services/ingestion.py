@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -117,6 +118,7 @@ def document_ingest(*, document_id: int, claim_token: str = "") -> None:
             stage=DocumentStage.NONE,
             progress=1.0,
             error="",
+            failure_code="",
             warning="\n".join(w for w in [*warnings, *result.warnings] if w),
             page_count=len(pages),
             chunk_count=result.chunk_count,
@@ -143,7 +145,7 @@ def document_ingest(*, document_id: int, claim_token: str = "") -> None:
         logger.info("document %s was deleted while its pages were written; stopping", document_id)
     except ParseError as error:
         logger.info("document %s failed to parse: %s", document_id, error.code)
-        _fail(lease, str(error))
+        _fail(lease, str(error), code=error.code)
     except RemoteStoreMissing as error:
         _store_missing(lease, document, error)
     except IndexingError as error:
@@ -174,8 +176,8 @@ def document_ingest(*, document_id: int, claim_token: str = "") -> None:
         )
 
 
-def _fail(lease: jobs.Lease, reason: str) -> None:
-    lease.fail(reason, stage=DocumentStage.NONE)
+def _fail(lease: jobs.Lease, reason: str, *, code: str = "") -> None:
+    lease.fail(reason, stage=DocumentStage.NONE, failure_code=code)
 
 
 def _store_missing(lease: jobs.Lease, document: Document, error: RemoteStoreMissing) -> None:
@@ -297,6 +299,7 @@ def document_reingest(*, document: Document) -> Document:
                 stage=DocumentStage.NONE,
                 progress=0.0,
                 error="",
+                failure_code="",
                 attempts=0,
                 retries=0,
                 claim_token="",
@@ -308,6 +311,17 @@ def document_reingest(*, document: Document) -> Document:
             enqueue_ingest(document.pk)
     document.refresh_from_db()
     return document
+
+
+def document_retry(*, document: Document) -> Document:
+    """Queue a failed document again at a contributor's request; refused (ValidationError)
+    when the failure cannot change (Document.retry_helps): only another file can help."""
+    if not document.retry_helps:
+        raise ValidationError(
+            f"Trying {document.filename} again would fail the same way: {document.error} "
+            "Upload a corrected file instead."
+        )
+    return document_reingest(document=document)
 
 
 def document_delete(*, document: Document) -> None:

@@ -141,9 +141,6 @@ def test_ingest_leaves_a_document_alone_while_another_worker_holds_its_lease(cor
     [
         ("pdf-encrypted/r6-user-password.pdf", "password"),
         ("pdf-scanned-no-text/ocr_test.pdf", "OCR"),
-        ("docx-legacy-doc/simple.doc", ".docx"),
-        ("other/simple.zip", "not supported"),
-        ("other/simple.odt", ".docx"),
     ],
 )
 def test_ingest_fails_bad_files_with_a_plain_reason(corpus, docs_dir, path, reason, settings):

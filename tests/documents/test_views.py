@@ -188,7 +188,33 @@ def test_status_of_a_failed_document_carries_the_reason(as_contributor, corpus):
     data = as_contributor.get(doc_url(document, "status")).json()
     assert data["status"] == "failed"
     assert "password" in data["error"].lower()
-    assert "Retry" in data["row_html"]
+    # A password-protected file fails the same way every time: no Retry, and the row says why.
+    assert data["retry_helps"] is False
+    assert "data-retry" not in data["row_html"]
+    assert "Trying again would fail the same way" in data["row_html"]
+
+
+def test_readers_see_what_failed_not_what_to_do_about_it(as_reader, as_contributor, corpus):
+    document = ingest_failed(corpus)
+    data = as_reader.get(doc_url(document, "status")).json()
+    assert data["error"] == "The file is password-protected, so it could not be read."
+    assert "Remove" not in data["row_html"]
+    assert "The file is password-protected" in data["row_html"]
+    page = as_reader.get(f"/c/{corpus.slug}/documents/").content.decode()
+    assert "password-protected, so it could not be read" in page
+    assert document.error not in page
+    viewer = as_reader.get(doc_url(document)).content.decode()
+    assert document.error not in viewer
+    assert document.error in as_contributor.get(doc_url(document)).content.decode()
+
+
+def test_retrying_a_failure_that_cannot_change_is_refused(as_contributor, corpus):
+    document = ingest_failed(corpus)
+    response = as_contributor.post(doc_url(document, "retry"), headers=JSON)
+    assert response.status_code == 400
+    assert "would fail the same way" in response.json()["error"]
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.FAILED
 
 
 def test_status_is_404_for_outsiders_and_other_corpora(as_outsider, as_reader, meals, other_corpus):
@@ -197,12 +223,13 @@ def test_status_is_404_for_outsiders_and_other_corpora(as_outsider, as_reader, m
     assert as_outsider.get(f"/c/secret/documents/{meals.pk}/status").status_code == 404
 
 
-def ingest_failed(corpus) -> Document:
-    path = FIXTURE_DOCS / "pdf-encrypted" / "password.pdf"
-    outcome = document_services.document_upload_path(corpus=corpus, path=path)
-    document_services.document_ingest(document_id=outcome.document.pk)
-    outcome.document.refresh_from_db()
-    assert outcome.document.status == "failed"
+def ingest_failed(corpus, name: str = "pdf-encrypted/password.pdf") -> Document:
+    """A password-protected PDF fails when it is read; another file is only uploaded."""
+    outcome = document_services.document_upload_path(corpus=corpus, path=FIXTURE_DOCS / name)
+    if name.startswith("pdf-encrypted/"):
+        document_services.document_ingest(document_id=outcome.document.pk)
+        outcome.document.refresh_from_db()
+        assert outcome.document.status == "failed"
     return outcome.document
 
 
@@ -212,7 +239,8 @@ def ingest_failed(corpus) -> Document:
 def test_a_contributor_retries_a_failed_document(
     as_contributor, as_reader, corpus, django_capture_on_commit_callbacks
 ):
-    document = ingest_failed(corpus)
+    document = ingest_failed(corpus, "pdf-basic/pdflatex-4-pages.pdf")
+    document_services.document_mark_failed(document_id=document.pk, reason="The worker died.")
     assert as_reader.post(doc_url(document, "retry")).status_code == 403
     with django_capture_on_commit_callbacks() as callbacks:
         response = as_contributor.post(doc_url(document, "retry"), headers=JSON)

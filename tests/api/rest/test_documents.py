@@ -9,8 +9,11 @@ from documents import services as document_services
 from documents.models import Document
 from tests.api.conftest import MEALS
 from tests.api.rest.conftest import ask
+from tests.conftest import FIXTURE_DOCS
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+ZIP = (FIXTURE_DOCS / "other" / "simple.zip").read_bytes()
 
 HANDBOOK = """# Equipment
 
@@ -46,6 +49,7 @@ def test_upload_several_files_then_poll_until_ready_search_and_ask(client, polic
         "filename": "empty.txt",
         "result": "rejected",
         "reason": "empty.txt is empty (0 bytes); nothing to index.",
+        "code": "invalid",
         "document": None,
     }
 
@@ -97,6 +101,36 @@ def test_upload_several_files_then_poll_until_ready_search_and_ask(client, polic
     assert deleted.status_code == 204
     assert not Document.objects.filter(pk=document_id).exists()
     assert client.get(f"/api/documents/{document_id}").status_code == 404
+
+
+def test_an_unsupported_type_is_a_415_and_nothing_is_stored(client, policies):
+    before = Document.objects.count()
+    response = client.post(
+        "/api/corpora/policies/documents",
+        {"files": [SimpleUploadedFile("bundle.zip", ZIP, "application/zip")]},
+    )
+    assert response.status_code == 415, response.content
+    error = response.json()["error"]
+    assert error["code"] == "unsupported_file"
+    assert error["message"].startswith("bundle.zip cannot be added: ZIP archives are not supp")
+    assert "Supported formats: PDF" in error["message"]
+    assert error["retryable"] is False
+    assert error["results"][0]["code"] == "unsupported_format"
+    assert Document.objects.count() == before
+
+
+def test_a_password_protected_pdf_fails_for_good_and_says_so(client, policies):
+    upload = SimpleUploadedFile(
+        "locked.pdf", (FIXTURE_DOCS / "pdf-encrypted" / "password.pdf").read_bytes()
+    )
+    created = client.post("/api/corpora/policies/documents", {"files": [upload]}).json()
+    document_id = created["results"][0]["document"]["id"]
+    assert created["results"][0]["document"]["retryable"] is True  # queued: nothing failed
+    document_services.document_ingest(document_id=document_id)
+    status = client.get(f"/api/documents/{document_id}").json()
+    assert status["status"] == "failed"
+    assert status["failure_code"] == "encrypted"
+    assert status["retryable"] is False
 
 
 def test_a_failed_document_says_why(client, policies):

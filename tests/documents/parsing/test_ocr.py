@@ -162,7 +162,8 @@ def test_with_ocr_off_an_image_is_refused_with_advice(
 
     error = _parse_error_at(path)
 
-    assert error.code == ParseErrorCode.UNSUPPORTED
+    assert error.code == ParseErrorCode.OCR_UNAVAILABLE
+    assert not error.code.permanent  # turning OCR on makes the same file readable
     assert "ocrmypdf" in str(error)
 
 
