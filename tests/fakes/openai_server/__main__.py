@@ -18,12 +18,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None, help="accept only this key")
     parser.add_argument("--processing-polls", type=int, default=1)
     parser.add_argument("--poll-after-ms", default="5")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument(
+        "--tokens-per-second",
+        type=float,
+        default=0.0,
+        help="pace streamed answers (one SSE event per word or punctuation mark); 0: no pacing",
+    )
     args = parser.parse_args(argv)
 
     server = FakeOpenAIServer(host=args.host, port=args.port, seed=args.seed)
     server.require_api_key = args.api_key
     server.processing_polls = args.processing_polls
     server.poll_after_ms = args.poll_after_ms
+    server.latency = args.latency
+    server.stream_delay = 1 / args.tokens_per_second if args.tokens_per_second > 0 else 0.0
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
