@@ -1,9 +1,15 @@
 """A corpus's remote vector store kept honest: orphan files removed (reconciliation), a store
-that vanished at the provider detected and recreated from the stored originals."""
+that vanished at the provider detected and recreated from the stored originals.
+
+Orphans are of two kinds: files attached to the store that no document references (a crash
+between attaching and recording, a deletion cut short), and uploads that never reached the
+store (the server or the worker died mid-upload, and the document ended without using the
+File). The second kind is found by the name and size an upload gives a File."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -12,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from documents.backends.base import RemoteStoreBackend, get_backend
-from documents.models import Corpus, DocumentStatus
+from documents.models import Corpus, Document, DocumentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +29,12 @@ class ReconcilableStore(RemoteStoreBackend, Protocol):
 
     def remove_store_file(self, *, vector_store_id: str, file_id: str) -> None: ...
 
+    def stray_uploads(
+        self, *, documents: Sequence[Document], exclude: set[str]
+    ) -> list[tuple[str, int]]: ...
+
+    def remove_file(self, *, file_id: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class ReconcileReport:
@@ -30,7 +42,9 @@ class ReconcileReport:
     store_id: str
     store_missing: bool = False
     checked: int = 0  # files attached to the store
-    removed: list[str] = field(default_factory=list)  # ids of orphans removed
+    removed: list[str] = field(default_factory=list)  # ids of orphans removed from the store
+    # ids of uploads that never reached the store, removed
+    unattached: list[str] = field(default_factory=list)
     recreated: int | None = None  # documents queued again when the store was recreated
 
     def summary(self) -> str:
@@ -41,12 +55,21 @@ class ReconcileReport:
             if self.recreated is not None:
                 return f"{text}; recreating it: {self.recreated} documents queued again."
             return f'{text}; run "Recreate missing OpenAI vector stores" to rebuild it.'
-        if not self.removed:
-            return f"{self.checked} files in vector store {self.store_id}, none orphaned."
-        return (
-            f"{self.checked} files in vector store {self.store_id}; removed "
-            f"{len(self.removed)} that no document references: {', '.join(self.removed)}."
-        )
+        text = f"{self.checked} files in vector store {self.store_id}"
+        if not self.removed and not self.unattached:
+            return f"{text}, none orphaned."
+        done = []
+        if self.removed:
+            done.append(
+                f"removed {len(self.removed)} that no document references: "
+                f"{', '.join(self.removed)}"
+            )
+        if self.unattached:
+            done.append(
+                f"removed {len(self.unattached)} uploaded for its documents but never "
+                f"attached to it: {', '.join(self.unattached)}"
+            )
+        return f"{text}; {'; '.join(done)}."
 
 
 def _remote_backend(corpus: Corpus) -> ReconcilableStore:
@@ -60,7 +83,8 @@ def corpus_reconcile_remote(
     *, corpus: Corpus, recreate_missing: bool | None = None
 ) -> ReconcileReport:
     """Remove the files in the corpus's vector store that no document of the corpus
-    references (left by a crash between upload and record, or by a deletion cut short).
+    references (left by a crash between upload and record, or by a deletion cut short), and
+    the uploads for its documents that never reached the store and that no document uses.
 
     A store that no longer exists is reported, and recreated when `recreate_missing` (default:
     settings.OPENAI_RECREATE_MISSING_STORES). Raises IndexingError when OpenAI cannot be
@@ -97,9 +121,46 @@ def corpus_reconcile_remote(
             store_id,
             ", ".join(removed),
         )
+    unattached = _remove_stray_uploads(backend, corpus=corpus, attached={f.file_id for f in remote})
     return ReconcileReport(
-        corpus_id=corpus.pk, store_id=store_id, checked=len(remote), removed=removed
+        corpus_id=corpus.pk,
+        store_id=store_id,
+        checked=len(remote),
+        removed=removed,
+        unattached=unattached,
     )
+
+
+_SETTLED = (DocumentStatus.READY, DocumentStatus.FAILED)
+
+
+def _remove_stray_uploads(
+    backend: ReconcilableStore, *, corpus: Corpus, attached: set[str]
+) -> list[str]:
+    """Delete the Files interrupted uploads of the corpus's documents left at OpenAI that no
+    document uses. Only settled (ready or failed) documents are looked at: the next try of a
+    queued or running one takes its earlier upload instead of sending the file again."""
+    settled = list(corpus.documents.filter(status__in=_SETTLED).order_by("pk"))
+    removed = []
+    for file_id, document_id in backend.stray_uploads(documents=settled, exclude=attached):
+        # A retry may have started, or taken this File, since the listing.
+        still_stray = (
+            Document.objects.filter(pk=document_id, status__in=_SETTLED).exists()
+            and not Document.objects.filter(remote_file_id=file_id).exists()
+        )
+        if not still_stray:
+            continue
+        backend.remove_file(file_id=file_id)
+        removed.append(file_id)
+    if removed:
+        logger.warning(
+            "corpus %s: removed %s uploads never attached to vector store %s: %s",
+            corpus.pk,
+            len(removed),
+            corpus.vector_store_id,
+            ", ".join(removed),
+        )
+    return removed
 
 
 def corpora_reconcile_remote() -> list[ReconcileReport]:

@@ -139,6 +139,20 @@ class OpenAIVectorStoreBackend:
                 client.files.delete(file_id)
         logger.info("vector store %s: removed orphan file %s", vector_store_id, file_id)
 
+    def stray_uploads(
+        self, *, documents: Sequence[Document], exclude: set[str]
+    ) -> list[tuple[str, int]]:
+        """Files at OpenAI that interrupted uploads of these documents left and that were
+        never attached (files.stray_uploads), as (file id, document id)."""
+        return files.stray_uploads(client=self._openai(), documents=documents, exclude=exclude)
+
+    def remove_file(self, *, file_id: str) -> None:
+        """Delete a File that no store holds (reconciliation); one already gone is done."""
+        client = self._openai()
+        with provider_errors(), unless_missing():
+            client.files.delete(file_id)
+        logger.info("removed orphan file %s", file_id)
+
     # --- usage --------------------------------------------------------------------------------
 
     def store_usage_bytes(self, *, corpus: Corpus) -> int | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import openai
@@ -118,21 +118,52 @@ def sent_before(*, client: openai.OpenAI, document: Document) -> str | None:
     """A File an earlier try of this document's upload left at OpenAI: same name and size,
     stored after the document was uploaded here, referenced by no document. The newest wins
     (others are orphans for reconciliation)."""
-    since = int(document.created_at.timestamp()) - 60  # clocks differ a little
+    found = _left_behind(client=client, documents=[document], newest_only=True)
+    return found[0][0] if found else None
+
+
+def stray_uploads(
+    *, client: openai.OpenAI, documents: Sequence[Document], exclude: set[str]
+) -> list[tuple[str, int]]:
+    """Files interrupted uploads of these documents left at OpenAI and nothing uses, as
+    (file id, document id): found by the name and size an upload gives a File (the
+    document's filename and its bytes), stored after the document was uploaded here,
+    referenced by no document and not in `exclude` (the files attached to the store)."""
+    return [
+        (file_id, document_id)
+        for file_id, document_id in _left_behind(client=client, documents=documents)
+        if file_id not in exclude
+    ]
+
+
+def _left_behind(
+    *, client: openai.OpenAI, documents: Sequence[Document], newest_only: bool = False
+) -> list[tuple[str, int]]:
+    if not documents:
+        return []
+    # (name, size) -> (earliest time an upload of it can date from, document id)
+    wanted: dict[tuple[str, int], tuple[int, int]] = {}
+    for document in documents:
+        since = int(document.created_at.timestamp()) - 60  # clocks differ a little
+        key = (document.filename, document.size_bytes)
+        if key not in wanted or since < wanted[key][0]:
+            wanted[key] = (since, document.pk)
+    oldest = min(since for since, _ in wanted.values())
     referenced = set(
         Document.objects.exclude(remote_file_id="").values_list("remote_file_id", flat=True)
     )
+    found = []
     with provider_errors():
         for remote in client.files.list(purpose="assistants", order="desc", limit=100):
-            if remote.created_at < since:
+            if remote.created_at < oldest:
                 break
-            if (
-                remote.filename == document.filename
-                and remote.bytes == document.size_bytes
-                and remote.id not in referenced
-            ):
-                return str(remote.id)
-    return None
+            match = wanted.get((remote.filename, remote.bytes))
+            if match is None or remote.created_at < match[0] or remote.id in referenced:
+                continue
+            found.append((str(remote.id), match[1]))
+            if newest_only:
+                break
+    return found
 
 
 def attach(

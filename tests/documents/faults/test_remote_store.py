@@ -63,6 +63,38 @@ def test_reconciliation_removes_files_no_document_references(
     assert remote.corpus_reconcile_remote(corpus=remote_corpus).removed == []
 
 
+def test_reconciliation_removes_uploads_never_attached_and_nothing_else(
+    ready, remote_corpus, client, fake_openai
+):
+    # An upload of leave.md that OpenAI stored but never answered (the server died), and the
+    # document went on with another File: this one was never attached to the store.
+    stray = client.files.create(file=("leave.md", LEAVE.encode()), purpose="assistants")
+    # Not Docent's: another name, or another size, on the same OpenAI account.
+    foreign = client.files.create(file=("notes.md", LEAVE.encode()), purpose="assistants")
+    resized = client.files.create(file=("leave.md", LEAVE.encode() + b"!"), purpose="assistants")
+    # A document still under way keeps its earlier upload: its next try takes that File.
+    waiting = upload(remote_corpus, "meals.md", MEALS)
+    Document.objects.filter(pk=waiting.pk).update(status="queued")
+    kept_for_retry = client.files.create(file=("meals.md", MEALS.encode()), purpose="assistants")
+
+    report = remote.corpus_reconcile_remote(corpus=remote_corpus)
+
+    assert report.unattached == [stray.id]
+    assert report.removed == []
+    assert (
+        f"removed 1 uploaded for its documents but never attached to it: {stray.id}"
+        in report.summary()
+    )
+    assert set(fake_openai.state.files) == {
+        ready.remote_file_id,
+        foreign.id,
+        resized.id,
+        kept_for_retry.id,
+    }
+    assert _store_file_ids(client, remote_corpus) == {ready.remote_file_id}
+    assert remote.corpus_reconcile_remote(corpus=remote_corpus).unattached == []
+
+
 def test_the_admin_action_reports_the_reconciliation(admin_client, ready, remote_corpus, client):
     orphan = client.files.create(file=("x.md", b"# X\n\nStray.\n"), purpose="assistants")
     client.vector_stores.files.create(remote_corpus.vector_store_id, file_id=orphan.id)
