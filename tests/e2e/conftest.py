@@ -82,14 +82,11 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def live_app(django_db_setup, tmp_path_factory, chromium_path) -> Iterator[App]:
-    """uvicorn + a Celery worker on the test database, for the whole session."""
-    base = tmp_path_factory.mktemp("live-app")
+def app_env(base: Path, **extra: str) -> dict[str, str]:
+    """The environment of the app's processes: the test database, files under `base`."""
     db = connection.settings_dict
     host = quote(db["HOST"], safe="") if db["HOST"] else "localhost"
-    port = _free_port()
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}",
         "SECRET_KEY": "end-to-end-test-key",
@@ -103,16 +100,45 @@ def live_app(django_db_setup, tmp_path_factory, chromium_path) -> Iterator[App]:
         "MEDIA_ROOT": str(base / "media"),
         "INGEST_REQUEUE_INTERVAL_SECONDS": "3600",
         "LOG_LEVEL": "INFO",
+        **extra,
     }
+
+
+def start_web(env: dict[str, str], port: int, log) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def wait_until_up(web: subprocess.Popen[bytes], app: App) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        if web.poll() is not None:
+            pytest.fail(f"uvicorn exited with {web.returncode}\n{app.logs()}")
+        try:
+            with urllib.request.urlopen(f"{app.url}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"uvicorn did not answer within 90 s\n{app.logs()}")
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+def live_app(django_db_setup, tmp_path_factory, chromium_path) -> Iterator[App]:
+    """uvicorn + a Celery worker on the test database, for the whole session."""
+    base = tmp_path_factory.mktemp("live-app")
+    port = _free_port()
+    env = app_env(base)
     log_dir = base / "logs"
     log_dir.mkdir()
     web_log = (log_dir / "web.log").open("w")
     worker_log = (log_dir / "worker.log").open("w")
-    web = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    web = start_web(env, port, web_log)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=1",
          "--loglevel=INFO", "--without-gossip", "--without-mingle"],
@@ -120,19 +146,7 @@ def live_app(django_db_setup, tmp_path_factory, chromium_path) -> Iterator[App]:
     )  # fmt: skip
     app = App(url=f"http://127.0.0.1:{port}", media_root=base / "media", log_dir=log_dir)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if web.poll() is not None:
-                pytest.fail(f"uvicorn exited with {web.returncode}\n{app.logs()}")
-            try:
-                with urllib.request.urlopen(f"{app.url}/healthz", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"uvicorn did not answer within 90 s\n{app.logs()}")
-            time.sleep(0.3)
+        wait_until_up(web, app)
         yield app
     finally:
         _stop(web)
@@ -230,3 +244,19 @@ def _no_content_security_policy_violations(request) -> Iterator[None]:
     finally:
         browser.new_context = original
     assert not violations, "the page broke its Content-Security-Policy:\n" + "\n".join(violations)
+
+
+def accessibility_problems(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (WCAG 2.x A and AA
+    and best practices), one line per rule with the elements it found. axe.min.js comes in the
+    axe-playwright-python package (the dev extra); Playwright injects it past the page's
+    Content-Security-Policy, as a browser extension would."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"resultTypes": ["violations"]})
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + "; ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
