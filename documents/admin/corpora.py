@@ -223,6 +223,16 @@ class CorpusAdmin(IndexAwareDeletion[Corpus]):
         obj.save(update_fields=[*edited, "updated_at"])
         if wanted == stored:
             return
+        same_chunking = all(wanted[f] == stored[f] for f in INDEX_FIELDS if f != "embedding_model")
+        if same_chunking and reindexing.corpus_embedding_model_swap(
+            corpus=obj, embedding_model=wanted["embedding_model"]
+        ):
+            messages.info(
+                request,
+                f"“{obj}” now uses {obj.embedding_model}; its vectors are the same as "
+                "before, so nothing was re-embedded.",
+            )
+            return
         try:
             reindex = reindexing.corpus_reindex_start(
                 corpus=obj, started_by=acting_user(request), **wanted

@@ -89,6 +89,7 @@ class SentenceTransformerEmbedder:
         threads: int = 0,
     ) -> None:
         self.alias = alias
+        self.vector_space = alias
         self.dimensions = dimensions
         # The model's window counts [CLS] and [SEP].
         self.max_tokens = max_tokens - 2
@@ -215,6 +216,18 @@ def get_embedder(alias: str) -> Embedder:
     embedder = import_string(config["BACKEND"])(alias=alias, **config.get("OPTIONS", {}))
     assert isinstance(embedder, Embedder)
     return embedder
+
+
+def vectors_interchangeable(first: str, second: str) -> bool:
+    """Whether models `first` and `second` embed into one vector space (the same weights run
+    by another engine, as all-MiniLM-L6-v2 and its fp32 ONNX build): vectors stored by one are
+    searched with the other's queries. An embedder declares it with `vector_space`; without
+    one, its vectors are its own."""
+    return _vector_space(first) == _vector_space(second)
+
+
+def _vector_space(alias: str) -> str:
+    return str(getattr(get_embedder(alias), "vector_space", alias))
 
 
 @receiver(setting_changed)

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from documents import jobs
 from documents.backends.base import IndexingError, Reindexable, get_backend
+from documents.backends.embeddings import vectors_interchangeable
 from documents.models import (
     Chunk,
     Corpus,
@@ -120,6 +121,34 @@ def corpus_reindex_start(
         target,
     )
     return reindex
+
+
+def corpus_embedding_model_swap(*, corpus: Corpus, embedding_model: str) -> bool:
+    """Switch the corpus to `embedding_model` without re-embedding when that model's vectors
+    are interchangeable with its current model's (vectors_interchangeable): the stored chunks
+    stay valid, so only the setting changes. False, and nothing changed, when a re-index is
+    needed (or running)."""
+    if embedding_model not in settings.EMBEDDING_MODELS:
+        return False
+    with transaction.atomic():
+        current = Corpus.objects.select_for_update().get(pk=corpus.pk)
+        if embedding_model == current.embedding_model or not vectors_interchangeable(
+            current.embedding_model, embedding_model
+        ):
+            return False
+        if CorpusReindex.objects.active().filter(corpus=current).exists():
+            return False
+        previous = current.embedding_model
+        current.embedding_model = embedding_model
+        current.save(update_fields=["embedding_model", "updated_at"])
+    corpus.embedding_model = embedding_model
+    logger.info(
+        "corpus %s: embedding model %s -> %s without re-embedding (same vectors)",
+        current.pk,
+        previous,
+        embedding_model,
+    )
+    return True
 
 
 def _already_active(corpus: Corpus, active: CorpusReindex) -> str:
