@@ -180,8 +180,10 @@ class PdfParser:
                     raise ParseError(_NO_PAGES, code=ParseErrorCode.EMPTY)
                 check_page_count(count, max_pages=max_pages)
                 pages, failed, image_pages, drawn = [], [], set(), set()
+                has_fields = False
                 for index in range(count):
-                    text, has_image, has_marks = _page_text(document, index)
+                    text, has_image, has_marks, fields = _page_text(document, index)
+                    has_fields = has_fields or fields
                     if text is None:
                         failed.append(index + 1)
                     if has_image:
@@ -189,7 +191,8 @@ class PdfParser:
                     if has_marks:
                         drawn.add(index + 1)
                     pages.append(ParsedPage(number=index + 1, text=text or ""))
-                is_form = document.get_formtype() != pdfium_c.FORMTYPE_NONE
+                # Widgets without a form dictionary (a page cut out of a form) are fields too.
+                is_form = has_fields or document.get_formtype() != pdfium_c.FORMTYPE_NONE
             finally:
                 document.close()
         pages, ocr_warnings, attempted, blank = _read_scanned_pages(path, pages, image_pages, drawn)
@@ -226,27 +229,44 @@ class PdfParser:
         return ParsedDocument(pages=pages, parser=self.name, markup=self.markup, warnings=warnings)
 
 
-def _page_text(document: pdfium.PdfDocument, index: int) -> tuple[str | None, bool, bool]:
+def _page_text(document: pdfium.PdfDocument, index: int) -> tuple[str | None, bool, bool, bool]:
     """The page's text layer, including invisible OCR text (None if PDFium fails on this
-    page), whether the page shows an image (a scan, a photo), and whether anything at all
-    is drawn on it (False: a blank page, with nothing for OCR to read)."""
+    page), whether the page shows an image (a scan, a photo), whether anything at all is
+    drawn on it (False: a blank page, with nothing for OCR to read), and whether it has form
+    fields."""
     page = textpage = None
     try:
         page = document[index]
         has_image = _has_image(page)
         has_marks = _has_marks(page)
+        has_fields = _has_fields(page)
         textpage = page.get_textpage()
         text = str(textpage.get_text_range())
     except Exception:  # a damaged page must not cost the rest of the document
         logger.info("pdf page %d: text extraction failed", index + 1, exc_info=True)
-        return None, False, True
+        return None, False, True, False
     finally:
         if textpage is not None:
             textpage.close()
         if page is not None:
             page.close()
     # PDFium marks the hyphen of a word broken across lines as U+FFFE; join the word again.
-    return _SOFT_HYPHEN.sub("", text), has_image, has_marks
+    return _SOFT_HYPHEN.sub("", text), has_image, has_marks, has_fields
+
+
+def _has_fields(page: pdfium.PdfPage) -> bool:
+    """Whether the page has a form field (a widget annotation)."""
+    try:
+        for index in range(pdfium_c.FPDFPage_GetAnnotCount(page.raw)):
+            annotation = pdfium_c.FPDFPage_GetAnnot(page.raw, index)
+            try:
+                if pdfium_c.FPDFAnnot_GetSubtype(annotation) == pdfium_c.FPDF_ANNOT_WIDGET:
+                    return True
+            finally:
+                pdfium_c.FPDFPage_CloseAnnot(annotation)
+    except Exception:  # an unreadable annotation list: no fields to speak of
+        return False
+    return False
 
 
 def _has_marks(page: pdfium.PdfPage) -> bool:

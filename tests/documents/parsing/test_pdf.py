@@ -256,6 +256,19 @@ def test_a_pdf_with_no_pages_says_so(tmp_path: Path) -> None:
     assert "OCR" not in str(caught.value)
 
 
+def test_form_fields_without_a_form_dictionary_are_still_named(tmp_path: Path) -> None:
+    # A page cut out of a form (SF424_page2.pdf) keeps its field widgets but loses the form
+    # dictionary: hiding the dictionary of a real form makes the same file.
+    data = (FIXTURES / "pdf-forms/resetform.pdf").read_bytes()
+    path = tmp_path / "form-page.pdf"
+    path.write_bytes(data.replace(b"/AcroForm", b"/XcroForm"))
+
+    with pytest.raises(ParseError) as caught:
+        _parse_here(path)
+
+    assert "form field contents are not read" in str(caught.value)
+
+
 def test_the_review_keeps_only_ocr_confidence_warnings() -> None:
     pages = [ParsedPage(number=1, text="12"), ParsedPage(number=2, text="Figure 3")]
 
