@@ -83,11 +83,14 @@ def main() -> None:
         outcomes[document.status] += 1
         print(f"[{index}/{len(files)}] {relative}: {document.status} ({seconds:.1f} s)", flush=True)
 
+    from django.conf import settings
+
     lines = [
         "# Ingestion outcomes for the shared test documents",
         "",
         f"Every file of `../shared/data/docs/` ({len(files)} files) through the real pipeline "
-        "(upload, parse, page map, chunking, all-MiniLM-L6-v2 embeddings, pgvector index), "
+        f"(upload, parse, OCR of scanned pages with {settings.OCR_ENGINE} at {settings.OCR_DPI} "
+        "DPI, page map, chunking, all-MiniLM-L6-v2 embeddings, pgvector index), "
         "produced by `.venv/bin/python bench/robustness.py`. Totals: "
         + ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
         + f"; {total / 60:.1f} minutes of processing summed over the files on a 2-core machine "
