@@ -247,6 +247,18 @@ def partial_indexes(min_chunks: int) -> tuple[list[str], float]:
     return names, time.perf_counter() - started
 
 
+def drop_partial_indexes() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'documents_chunk' "
+            "AND indexname LIKE 'bench\\_chunk\\_hnsw\\_384\\_c%%'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+
+
 def exact_top(corpus_id: int, query_vectors: np.ndarray, k: int = 10) -> list[list[int]]:
     """Exact top k by cosine over the corpus's ready chunks, as stored in the database."""
     from django.db import connection
@@ -405,6 +417,7 @@ def main() -> None:
         "medium": corpora[3],
         "small": min(corpora[4:], key=lambda c: abs(c.chunk_total - target_small)),
     }
+    drop_partial_indexes()  # a run's partial indexes would otherwise serve the next "global" pass
     print(f"\nglobal HNSW index with iterative scans (production), load average "
           f"{os.getloadavg()[0]:.2f}:", flush=True)  # fmt: skip
     results = {"global HNSW + iterative scan": measure(chosen, questions, query_vectors)}
@@ -417,6 +430,7 @@ def main() -> None:
     print("\nsizes and memory:")
     for name, value in memory_report().items():
         print(f"  {name}: {value}")
+    drop_partial_indexes()
     print(f"load average at end: {os.getloadavg()}")
 
 
