@@ -72,7 +72,7 @@ def test_no_page_text_contains_nul_or_surrounding_whitespace(relative: str) -> N
         ("pdf-encrypted/r2-user-password.pdf", ParseErrorCode.ENCRYPTED, ["password"]),
         ("pdf-encrypted/password.pdf", ParseErrorCode.ENCRYPTED, ["password", "upload it again"]),
         ("xlsx/password_protected.xlsx", ParseErrorCode.ENCRYPTED, ["Excel", "password"]),
-        ("pdf-basic/empty.pdf", ParseErrorCode.NO_TEXT, ["OCR"]),
+        ("pdf-basic/empty.pdf", ParseErrorCode.NO_TEXT, ["pages are blank"]),
         ("pdf-forms/resetform.pdf", ParseErrorCode.NO_TEXT, ["form field"]),
         ("docx-legacy-doc/simple.doc", ParseErrorCode.UNSUPPORTED, ["(.doc)", ".docx"]),
         ("other/simple.odt", ParseErrorCode.UNSUPPORTED, ["OpenDocument", ".docx"]),
