@@ -25,6 +25,7 @@ from chat.fragments import (
 )
 from chat.models import Conversation, Message, MessageRole
 from documents.models import Corpus, Role
+from documents.parsing import supported_formats_text, upload_accept
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -48,7 +49,12 @@ STREAM_FAILED = (
 @login_required
 @require_GET
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    corpora = Corpus.objects.for_user(request.user).with_document_counts()
+    corpora = list(Corpus.objects.for_user(request.user).with_document_counts())
+    contributing = set(
+        Corpus.objects.for_user(request.user, Role.CONTRIBUTOR).values_list("pk", flat=True)
+    )
+    for corpus in corpora:
+        corpus.can_contribute = corpus.pk in contributing  # type: ignore[attr-defined]
     return render(request, "chat/home.html", {"corpora": corpora})
 
 
@@ -206,6 +212,10 @@ def _chat_context(
         "can_contribute": Corpus.objects.for_user(request.user, Role.CONTRIBUTOR)
         .filter(pk=corpus.pk)
         .exists(),
+        # The chat box uploads through the documents page's endpoints (documents/views.py).
+        "upload_accept": upload_accept(),
+        "upload_formats": supported_formats_text(detailed=False),
+        "max_upload_bytes": settings.DOCUMENT_MAX_UPLOAD_BYTES,
         "ask_url": (
             reverse("chat:ask", kwargs={"slug": corpus.slug, "conversation_id": conversation.pk})
             if conversation

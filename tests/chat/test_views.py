@@ -50,10 +50,25 @@ def test_home_lists_the_corpora_a_user_may_read_with_readiness(as_reader, corpus
     html = response.content.decode()
     assert "Policies" in html
     assert "Travel, cars and the office." in html
-    assert "2 documents ready, 1 processing, 1 failed" in html
+    assert "2 documents ready, 1 processing</p>" in html
+    # The failure is said apart, in words, not as a red "1 failed" beside the dot.
+    assert "1 failed" not in html
+    assert "1 file could not be read" in html
+    assert "see which and why" not in html  # a reader cannot do anything about it
     assert "/c/policies/" in html
     assert "Secret" not in html
     assert "/c/secret/" not in html
+
+
+def test_home_shows_contributors_the_way_to_failed_files(as_contributor, corpus):
+    failed = document_services.document_upload(
+        corpus=corpus, file=io.BytesIO(b"broken text"), filename="broken.txt"
+    ).document
+    Document.objects.filter(pk=failed.pk).update(status=DocumentStatus.FAILED)
+    html = as_contributor.get("/").content.decode()
+    assert '1 file could not be read: <a href="/c/policies/documents/">see which and why</a>' in (
+        html
+    )
 
 
 def test_home_tells_someone_without_corpora_what_to_do(as_outsider, corpus):
