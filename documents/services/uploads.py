@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils.text import get_valid_filename
@@ -38,6 +39,22 @@ class UploadRefused(ValidationError):
         self.reason = reason
 
 
+def upload_filename(name: str) -> str:
+    """The file's name as it was uploaded, which is what people see: only its last path part
+    (some browsers send a whole Windows path), without control characters."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if not unicodedata.category(c).startswith("C")).strip()
+    return name[:255] or "upload"
+
+
+def _storage_name(filename: str) -> str:
+    # The stored copy's path is made safe; the name shown stays the uploaded one.
+    try:
+        return get_valid_filename(filename)
+    except SuspiciousFileOperation:  # nothing usable is left of it ("", ".", "..")
+        return "upload"
+
+
 @dataclass(frozen=True)
 class UploadOutcome:
     document: Document
@@ -62,7 +79,7 @@ def document_upload(
     `enqueue=False` publishes no message: the caller ingests the document itself (the
     `ingest --inline` command), so that no worker takes it meanwhile; if the caller dies
     first, the stale-work rule queues it."""
-    filename = get_valid_filename(os.path.basename(filename)) or "upload"
+    filename = upload_filename(filename)
     digest, size = sha256_of(file)
     if size == 0:
         raise ValidationError({"file": f"{filename} is empty (0 bytes); nothing to index."})
@@ -85,7 +102,8 @@ def document_upload(
         large=is_large(file, size=size),
     )
     file.seek(0)
-    document.file.save(filename, File(file, name=filename), save=False)
+    stored_name = _storage_name(filename)
+    document.file.save(stored_name, File(file, name=stored_name), save=False)
     try:
         with transaction.atomic():
             document.save()
