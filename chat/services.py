@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -31,7 +31,9 @@ from chat.models import (
 from chat.strategies.base import (
     AnswerDone,
     AnswerRequest,
+    Citation,
     CitationFound,
+    PassagesFound,
     StrategyError,
     TextDelta,
     Turn,
@@ -44,6 +46,8 @@ from evaluation.provenance import provenance_record
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+    from documents.backends.base import SearchHit
 
 logger = logging.getLogger(__name__)
 
@@ -319,6 +323,8 @@ def _answer(
     last_write = started
     parts: list[str] = []
     citations: list[dict[str, Any]] = []
+    # What the answer was given and has cited so far: its provenance if it stops or fails.
+    shown = _Shown()
     finished = False
     events = strategy.answer(request)
     try:
@@ -331,9 +337,12 @@ def _answer(
                 yield event
             elif isinstance(event, CitationFound):
                 citations.append(event.citation.as_dict())
+                shown.citations.append(event.citation)
                 yield event
+            elif isinstance(event, PassagesFound):
+                shown.passages, shown.retrieval = event.passages, event.retrieval
             elif isinstance(event, AnswerDone):
-                _answer_complete(answer, event, started, conversation, question.content)
+                _answer_complete(answer, event, started, conversation, question.content, shown)
                 finished = True
                 yield AskCompleted(message=answer)
                 return
@@ -349,6 +358,7 @@ def _answer(
                     answer.citations = citations
                     answer.stop_requested = True
                     _answer_save(answer, started)
+                    _answer_shown(answer, shown, question.content)
                     finished = True
                     logger.info("conversation %s: answer %s stopped", conversation.pk, answer.pk)
                     yield AskStopped(message=answer)
@@ -365,6 +375,7 @@ def _answer(
         answer.content = "".join(parts)
         answer.citations = citations
         _answer_save(answer, started)
+        _answer_shown(answer, shown, question.content)
         finished = True
         yield AskFailed(message=answer, retryable=error.retryable, code=error.code)
     except Exception:
@@ -377,6 +388,7 @@ def _answer(
         )
         answer.content = "".join(parts)
         _answer_save(answer, started)
+        _answer_shown(answer, shown, question.content)
         finished = True
         yield AskFailed(message=answer, retryable=True, code="internal")
     finally:
@@ -390,6 +402,33 @@ def _answer(
             answer.content = "".join(parts)
             answer.citations = citations
             _answer_save(answer, started)
+            _answer_shown(answer, shown, question.content)
+
+
+@dataclass
+class _Shown:
+    passages: tuple[SearchHit, ...] = ()
+    retrieval: dict[str, Any] = field(default_factory=dict)
+    citations: list[Citation] = field(default_factory=list)
+
+
+def _answer_shown(answer: Message, shown: _Shown, question: str) -> None:
+    """The provenance of a stopped or failed answer: what it had been given and had cited
+    before it ended. Nothing is recorded when nothing was retrieved or cited yet; a failure
+    to record is logged, never in the way of storing the answer itself."""
+    if not shown.passages and not shown.citations:
+        return
+    try:
+        with transaction.atomic():
+            provenance_record(
+                message=answer,
+                question=question,
+                passages=shown.passages,
+                citations=shown.citations,
+                retrieval=shown.retrieval,
+            )
+    except Exception:
+        logger.exception("answer %s: its provenance could not be recorded", answer.pk)
 
 
 def _answer_write_progress(
@@ -419,6 +458,7 @@ def _answer_complete(
     started: float,
     conversation: Conversation,
     question: str,
+    shown: _Shown,
 ) -> None:
     answer.status = MessageStatus.COMPLETE
     answer.content = done.answer
@@ -430,7 +470,13 @@ def _answer_complete(
     answer.completion_tokens = done.usage.completion_tokens
     with transaction.atomic():
         _answer_save(answer, started)
-        provenance_record(message=answer, done=done, question=question)
+        provenance_record(
+            message=answer,
+            question=question,
+            passages=done.passages or shown.passages,
+            citations=done.citations,
+            retrieval=done.retrieval or shown.retrieval,
+        )
         fields = ["updated_at"]
         if done.provider_state:
             conversation.provider_state = {

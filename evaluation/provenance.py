@@ -1,6 +1,7 @@
 """Provenance: recording what each answer was made from, reading it back, exporting, purging.
 
-`provenance_record` is the one call chat/services.py makes when it stores a completed answer.
+`provenance_record` is the one call chat/services.py makes when it stores an answer: completed,
+stopped or failed (then with what had been retrieved and cited before it ended).
 Who asked through which interface is read from the conversation (an API conversation knows
 its token) or from `asked_via`, which a caller in the same thread sets (evaluation runs).
 """
@@ -27,8 +28,11 @@ from django.utils import timezone
 from evaluation.models import AnswerProvenance, Interface, PassageRole, ProvenancePassage
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from chat.models import Message
-    from chat.strategies.base import AnswerDone
+    from chat.strategies.base import Citation
+    from documents.backends.base import SearchHit
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +55,17 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def provenance_record(*, message: Message, done: AnswerDone, question: str) -> AnswerProvenance:
-    """Store the provenance of a completed answer (called inside its transaction)."""
+def provenance_record(
+    *,
+    message: Message,
+    question: str,
+    passages: Sequence[SearchHit],
+    citations: Sequence[Citation],
+    retrieval: dict[str, Any],
+) -> AnswerProvenance:
+    """Store what an answer was given (`passages`) and quoted (`citations`): a completed one
+    in its transaction, a stopped or failed one with what had been retrieved and cited by
+    then (the message's status says which)."""
     conversation = message.conversation
     corpus = conversation.corpus
     origin = getattr(conversation, "api_origin", None)
@@ -76,16 +89,14 @@ def provenance_record(*, message: Message, done: AnswerDone, question: str) -> A
         model=message.model,
         index_backend=corpus.index_backend,
         index_version=corpus.index_version,
-        settings=_settings_of(message.strategy, corpus, done),
+        settings=_settings_of(message.strategy, corpus, retrieval),
         grounded=message.grounded,
     )
-    versions = _chunk_versions(
-        [hit.chunk_id for hit in done.passages] + [c.chunk_id for c in done.citations]
-    )
+    versions = _chunk_versions([hit.chunk_id for hit in passages] + [c.chunk_id for c in citations])
     # Links only to rows that still exist (a re-index or a deletion may have removed them while
     # answering); the ids themselves are kept either way.
     documents = _existing_documents(
-        [hit.document_id for hit in done.passages] + [c.document_id for c in done.citations]
+        [hit.document_id for hit in passages] + [c.document_id for c in citations]
     )
     rows = [
         _passage(
@@ -104,7 +115,7 @@ def provenance_record(*, message: Message, done: AnswerDone, question: str) -> A
             chunk_exists=(hit.chunk_id or 0) in versions,
             document_exists=hit.document_id in documents,
         )
-        for position, hit in enumerate(done.passages, start=1)
+        for position, hit in enumerate(passages, start=1)
     ]
     rows += [
         _passage(
@@ -122,7 +133,7 @@ def provenance_record(*, message: Message, done: AnswerDone, question: str) -> A
             chunk_exists=(citation.chunk_id or 0) in versions,
             document_exists=citation.document_id in documents,
         )
-        for position, citation in enumerate(done.citations, start=1)
+        for position, citation in enumerate(citations, start=1)
     ]
     ProvenancePassage.objects.bulk_create(rows)
     return record
@@ -180,7 +191,7 @@ def _existing_documents(document_ids: Iterable[int | None]) -> set[int]:
     return set(Document.objects.filter(pk__in=ids).values_list("pk", flat=True))
 
 
-def _settings_of(strategy: str, corpus: Any, done: AnswerDone) -> dict[str, Any]:
+def _settings_of(strategy: str, corpus: Any, retrieval: dict[str, Any]) -> dict[str, Any]:
     options = settings.CHAT_STRATEGIES.get(strategy, {}).get("OPTIONS", {})
     return {
         "strategy_options": {
@@ -191,7 +202,7 @@ def _settings_of(strategy: str, corpus: Any, done: AnswerDone) -> dict[str, Any]
         "embedding_model": corpus.embedding_model,
         "chunk_size_tokens": corpus.chunk_size_tokens,
         "chunk_overlap_tokens": corpus.chunk_overlap_tokens,
-        "retrieval": _jsonable(done.retrieval),
+        "retrieval": _jsonable(retrieval),
         "retrieval_stages": [
             stage["BACKEND"].rsplit(".", 1)[-1] for stage in settings.RETRIEVAL_STAGES
         ],
@@ -250,6 +261,7 @@ def provenance_as_dict(record: AnswerProvenance) -> dict[str, Any]:
         "token": record.token_label or None,
         "question": record.question,
         "answer": record.message.content,
+        "status": record.message.status,
         "grounded": record.grounded,
         "strategy": record.strategy,
         "model": record.model,

@@ -2,8 +2,10 @@
 
 A strategy streams: it yields TextDelta and CitationFound events while it works and ends with
 exactly one AnswerDone, which carries the final answer (with [n] markers matching the
-citations), token usage and the provider state to keep on the conversation. Strategies raise
-only StrategyError. `settings.CHAT_STRATEGIES` maps a key to {"BACKEND", "OPTIONS"}.
+citations), token usage and the provider state to keep on the conversation. A strategy that
+learns what it retrieved before the answer ends says so with PassagesFound, so an answer that
+is stopped or fails still records what it was given. Strategies raise only StrategyError.
+`settings.CHAT_STRATEGIES` maps a key to {"BACKEND", "OPTIONS"}.
 
 A strategy declares the abilities it needs of a corpus's index backend (`requires`, Protocols
 from documents/backends/base.py); which strategies may answer from a corpus is decided against
@@ -80,7 +82,17 @@ class AnswerDone:
     retrieval: dict[str, Any] = field(default_factory=dict)
 
 
-StrategyEvent = TextDelta | CitationFound | AnswerDone
+@dataclass(frozen=True)
+class PassagesFound:
+    """The passages the answer is given, best first, as soon as they are known (before the
+    text), and how they were found: the answer's provenance even if it is stopped or fails.
+    A later PassagesFound replaces an earlier one; AnswerDone.passages, when set, wins."""
+
+    passages: tuple[SearchHit, ...]
+    retrieval: dict[str, Any] = field(default_factory=dict)
+
+
+StrategyEvent = TextDelta | CitationFound | PassagesFound | AnswerDone
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 (Responses API, streamed) and keeps the conversation itself (Conversations API, or a chain of
 previous_response_id).
 
-OpenAI's file citations carry a file id and a position in the answer text, not a passage. The
-answer streams without markers; the final answer gets an [n] marker at each cited position, and
+The file_search results (requested with `include=["file_search_call.results"]`) are the
+passages the answer was given: each is mapped to the corpus's document by its file id and
+located on the document's pages, and kept as the answer's provenance as soon as the search is
+done. OpenAI's file citations carry a file id and a position in the answer text, not a passage.
+The answer streams without markers; the final answer gets an [n] marker at each cited position, and
 the citation's passage is the search result of that file that shares the most words with the
 sentence that cites it, located in the document's page map for a page and offsets.
 """
@@ -22,6 +25,7 @@ from chat.strategies.base import (
     AnswerDone,
     AnswerRequest,
     CitationFound,
+    PassagesFound,
     StrategyError,
     StrategyEvent,
     TextDelta,
@@ -213,7 +217,7 @@ class FileSearchStrategy:
                         index=annotation.index,
                     )
             elif event.type == "response.output_item.done":
-                yield from _output_item(event.item, text, cited)
+                yield from _output_item(event.item, text, cited, max_results=self.max_results)
             elif event.type in ("response.completed", "response.incomplete"):
                 yield from self._finish(event.response, text, cited, provider_state, request)
                 return
@@ -235,7 +239,7 @@ class FileSearchStrategy:
     ) -> Iterator[StrategyEvent]:
         # Annotations a model only reports with the finished message.
         for item in response.output:
-            yield from _output_item(item, text, cited)
+            yield from _output_item(item, text, cited, max_results=self.max_results)
         answer = text.final()
         notice = ""
         if response.status == "incomplete":
@@ -263,15 +267,27 @@ class FileSearchStrategy:
             notice=notice,
             # The model was told to say it in these words when the files do not cover it.
             grounded=not (is_refusal(answer) and not cited.citations),
+            passages=tuple(cited.passages),
+            retrieval=_retrieval(cited, self.max_results),
         )
 
 
+def _retrieval(cited: CitedFiles, max_results: int) -> dict[str, Any]:
+    return {"queries": list(cited.queries), "top_k": max_results, "searched_by": "file_search"}
+
+
 def _output_item(
-    item: ResponseOutputItem, text: AnnotatedText, cited: CitedFiles
+    item: ResponseOutputItem, text: AnnotatedText, cited: CitedFiles, *, max_results: int
 ) -> Iterator[StrategyEvent]:
     if item.type == "file_search_call":
-        for result in item.results or []:
-            cited.add_result(result.file_id, result.text)
+        # The results come with the call because the request includes file_search_call.results.
+        new = [cited.add_result(r.file_id, r.text, score=r.score) for r in item.results or []]
+        queries = [query for query in item.queries or [] if query not in cited.queries]
+        cited.queries.extend(queries)
+        if any(new) or queries:
+            yield PassagesFound(
+                passages=tuple(cited.passages), retrieval=_retrieval(cited, max_results)
+            )
     elif item.type == "message":
         for content_index, content in enumerate(item.content):
             if content.type != "output_text":

@@ -18,6 +18,7 @@ from chat.strategies.base import (
     AnswerRequest,
     Citation,
     CitationFound,
+    PassagesFound,
     StrategyError,
     StrategyEvent,
     TextDelta,
@@ -79,6 +80,8 @@ class ManualRetrievalStrategy:
         query, usage = self._search_query(request, usage)
         retrieval = self._search(request.corpus, query)
         hits = list(retrieval.hits)
+        found = PassagesFound(passages=tuple(hits), retrieval=_provenance(retrieval))
+        yield found
         if not hits:
             events = self._nothing_found(request.corpus, usage)
         elif retrieval.supported is False:
@@ -92,7 +95,7 @@ class ManualRetrievalStrategy:
         try:
             for event in events:
                 if isinstance(event, AnswerDone):
-                    event = replace(event, passages=tuple(hits), retrieval=_provenance(retrieval))
+                    event = replace(event, passages=found.passages, retrieval=found.retrieval)
                 yield event
         finally:
             events.close()  # as `yield from` would: a stopped answer closes the model's stream

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat.strategies.base import Citation, StrategyError, Turn
 from chat.strategies.errors import strategy_client
+from documents.backends.base import SearchHit
 from documents.models import Corpus, Document, Page
 from documents.passages import PageMap
 
@@ -153,9 +154,10 @@ class CitedFiles:
     """The file citations of one answer, as numbered Citations of the corpus's documents.
 
     A cited file is mapped to this corpus's document by its OpenAI file id; citations of other
-    files are dropped. The passage is the search result of that file sharing the most words
-    with the citing sentence, trimmed around its best sentence; without results for the file,
-    the best paragraph of the document's own pages stands in. Numbers follow first citation.
+    files are dropped (and their search results are not among `passages`). The passage is the
+    search result of that file sharing the most words with the citing sentence, trimmed around
+    its best sentence; without results for the file, the best paragraph of the document's own
+    pages stands in. Numbers follow first citation.
     """
 
     def __init__(self, corpus: Corpus) -> None:
@@ -166,12 +168,39 @@ class CitedFiles:
         self._results: dict[str, list[str]] = {}
         self._numbers: dict[tuple[int, str], int] = {}
         self.citations: list[Citation] = []
+        # The search results of this corpus's documents, in the order the provider ranked
+        # them (search calls in order): what the model was given.
+        self.passages: list[SearchHit] = []
+        self.queries: list[str] = []  # what the provider searched for
 
-    def add_result(self, file_id: str | None, text: str | None) -> None:
-        if file_id and text and text.strip():
-            texts = self._results.setdefault(file_id, [])
-            if text not in texts:
-                texts.append(text)
+    def add_result(
+        self, file_id: str | None, text: str | None, *, score: float | None = None
+    ) -> bool:
+        """Keep a search result the model read; True when it is new. Results of this
+        corpus's documents also become `passages` (its provenance), located on their pages."""
+        if not (file_id and text and text.strip()):
+            return False
+        texts = self._results.setdefault(file_id, [])
+        if text in texts:
+            return False
+        texts.append(text)
+        document = self._document(file_id)
+        if document is not None:
+            where = self._page_map(document).locate(text)
+            self.passages.append(
+                SearchHit(
+                    chunk_id=None,  # the store's own chunk: it lives only at the provider
+                    document_id=document.pk,
+                    document=document.filename,
+                    page_start=where.page_start if where else None,
+                    page_end=where.page_end if where else None,
+                    char_start=where.char_start if where else None,
+                    char_end=where.char_end if where else None,
+                    text=text,
+                    score=float(score) if score is not None else 0.0,
+                )
+            )
+        return True
 
     def cite(self, file_id: str | None, *, context: str) -> tuple[int, Citation | None] | None:
         """(number, the citation if it is new), or None when the file is not the corpus's."""
@@ -183,9 +212,7 @@ class CitedFiles:
         key = (document.pk, quote)
         if key in self._numbers:
             return self._numbers[key], None
-        if document.pk not in self._maps:
-            self._maps[document.pk] = PageMap(self._document_pages(document))
-        where = self._maps[document.pk].locate(quote)
+        where = self._page_map(document).locate(quote)
         citation = Citation(
             number=len(self.citations) + 1,
             document_id=document.pk,
@@ -210,6 +237,11 @@ class CitedFiles:
                 .first()
             )
         return self._documents[file_id]
+
+    def _page_map(self, document: Document) -> PageMap:
+        if document.pk not in self._maps:
+            self._maps[document.pk] = PageMap(self._document_pages(document))
+        return self._maps[document.pk]
 
     def _document_pages(self, document: Document) -> list[Page]:
         if document.pk not in self._pages:

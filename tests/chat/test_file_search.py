@@ -12,6 +12,7 @@ from chat.strategies.base import (
     AnswerDone,
     AnswerRequest,
     CitationFound,
+    PassagesFound,
     StrategyError,
     TextDelta,
     Turn,
@@ -227,7 +228,10 @@ def test_a_response_that_fails_while_streaming_is_a_strategy_error(corpus, fake_
 
     assert "The model failed to respond." in str(error.value)
     assert error.value.retryable
-    assert all(isinstance(e, TextDelta) for e in shown)
+    # The search finished before the failure: its results were reported, then text.
+    assert isinstance(shown[0], PassagesFound)
+    assert shown[0].passages
+    assert all(isinstance(e, TextDelta) for e in shown[1:])
 
 
 def test_an_incomplete_response_keeps_its_text_with_a_notice(corpus, fake_openai):

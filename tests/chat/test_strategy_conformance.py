@@ -13,6 +13,7 @@ from chat.strategies.base import (
     AnswerDone,
     AnswerRequest,
     CitationFound,
+    PassagesFound,
     StrategyError,
     TextDelta,
     get_strategy,
@@ -44,7 +45,8 @@ def test_streams_text_then_exactly_one_final_event(case):
     assert sum(isinstance(e, AnswerDone) for e in events) == 1
     deltas = [e.text for e in events if isinstance(e, TextDelta)]
     assert deltas, "the answer must stream"
-    assert isinstance(events[0], TextDelta | CitationFound)
+    shown = [e for e in events if not isinstance(e, PassagesFound)]
+    assert isinstance(shown[0], TextDelta | CitationFound)
     done = events[-1]
     streamed = MARKER.sub("", "".join(deltas)).split()
     assert MARKER.sub("", done.answer).split() == streamed
@@ -66,6 +68,25 @@ def test_citations_resolve_to_documents_the_corpus_holds(case):
     numbers = [c.number for c in done.citations]
     assert numbers == list(range(1, len(numbers) + 1))
     assert {int(n) for n in MARKER.findall(done.answer)} == set(numbers)
+
+
+def test_the_passages_given_are_reported_before_the_answer_is_written(case):
+    """What was retrieved is known before the text, so a stopped or failed answer keeps it."""
+    strategy_case, corpus = case
+    events = ask(corpus, strategy_case.strategy, "How much is the meal allowance abroad?")
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    found = [e for e in events[:first_text] if isinstance(e, PassagesFound)]
+    assert found, "no PassagesFound before the first text"
+    done = events[-1]
+    assert done.passages == found[-1].passages
+    documents = dict(Document.objects.filter(corpus=corpus).values_list("pk", "filename"))
+    for hit in done.passages:
+        assert documents[hit.document_id] == hit.document
+        assert hit.text.strip()
+    meals = [hit for hit in done.passages if hit.document == "meals.md"]
+    assert meals
+    assert meals[0].page_start == 1
+    assert "45 euros" in meals[0].text
 
 
 def test_citation_events_match_the_final_citations(case):

@@ -15,6 +15,7 @@ from chat.strategies.assistants.source_markers import SourceMarker, SourceMarker
 from chat.strategies.base import (
     AnswerRequest,
     CitationFound,
+    PassagesFound,
     StrategyError,
     StrategyEvent,
     TextDelta,
@@ -45,6 +46,10 @@ class RunState:
     cited: CitedFiles | None = None
 
 
+def _retrieval() -> dict[str, str]:
+    return {"searched_by": "assistants file_search"}
+
+
 def stream_run(
     stream: Iterable[AssistantStreamEvent], *, request: AnswerRequest, run: RunState
 ) -> Iterator[StrategyEvent]:
@@ -60,11 +65,14 @@ def stream_run(
         if event.event == "thread.run.step.completed":
             details = event.data.step_details
             if details.type == "tool_calls":
+                new = False
                 for call in details.tool_calls:
                     if call.type == "file_search":
                         for result in call.file_search.results or []:
                             text = "\n".join(c.text for c in result.content or [] if c.text)
-                            cited.add_result(result.file_id, text)
+                            new |= cited.add_result(result.file_id, text, score=result.score)
+                if new:
+                    yield PassagesFound(passages=tuple(cited.passages), retrieval=_retrieval())
         elif event.event == "thread.message.delta":
             for block in event.data.delta.content or []:
                 if block.type != "text" or block.text is None:

@@ -83,6 +83,7 @@ class AssistantsStrategy:
             corpus_state=corpus_state,
             notice=run.notice,
             grounded=not (is_refusal(run.answer) and not (run.cited and run.cited.citations)),
+            passages=tuple(run.cited.passages if run.cited else ()),
         )
 
     def _assistant(
