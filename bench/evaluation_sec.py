@@ -2,19 +2,23 @@
 strategy (extractive, and with a chat model) over pgvector, and File Search over an OpenAI
 vector store holding the same files, both against the fake OpenAI server (no network).
 
-    python bench/evaluation_sec.py [--files N] [--limit N]
+    python bench/evaluation_sec.py [--filings GLOB,...] [--files N] [--limit N] [--sample N]
 
 Writes to its own database (LOCAL_DATABASE_NAME, default docent_bench) and prints the run's
 Markdown table (the README's). The pgvector corpus is kept between runs; the vector store lives
 in the fake server, so that corpus is rebuilt every time. Expected documents are the filings a
 question's "Source Docs" names; the expected answer string is the reviewed answer's first key
-figure (bench/retrieval_sets.py), so "answer cited" is measured on questions that have one.
+figure (bench/retrieval_sets.py) as the answer writes it, with its currency sign, percent sign
+or scale word ("$19.145 billion"), so "answer cited" is measured on questions that have one
+(evaluation.metrics.answer_found says how it is matched).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import io
+import re
 import sys
 import time
 from pathlib import Path
@@ -57,13 +61,28 @@ def ingest(slug: str, backend: str, files: list[tuple[str, Path]]) -> object:
     return corpus
 
 
-def question_set(corpus: object, limit: int | None, files: int | None) -> object:
+def key_amount(answer: str, figure: str) -> str:
+    """The key figure as the answer writes it, with its currency and unit: "$19.145 billion"
+    for 19.145, "43.3%" for 43.3; the figure alone when the answer has neither."""
+    match = re.search(
+        rf"(?:\$\s?)?(?<![\d.,]){re.escape(figure)}(?![\d]|[.,]\d)"
+        r"(?:\s?%|\s(?:percent|thousand|million|billion)\b)?",
+        answer,
+    )
+    return match.group().strip() if match else figure
+
+
+def question_set(
+    corpus: object, limit: int | None, files: int | None, filings: list[str], sample: int | None
+) -> object:
     from retrieval_sets import sec
 
     from evaluation.models import Question, QuestionSet
 
     evalset = sec()
     chosen = evalset.files[:files] if files else evalset.files
+    if filings:
+        chosen = [f for f in chosen if any(fnmatch.fnmatch(f[0], glob) for glob in filings)]
     names = {name for name, _ in chosen}
     # With fewer filings, only the questions those filings answer (and the unanswerable ones).
     questions = [q for q in evalset.questions if q.files <= names]
@@ -74,12 +93,15 @@ def question_set(corpus: object, limit: int | None, files: int | None) -> object
         description="docugami-sec-10q qna_data.csv (reviewed answers), via bench/evaluation_sec.py",
     )
     questions = questions[:limit] if limit else questions
+    if sample and sample < len(questions):
+        # Evenly spread over the set (it is grouped by company and question type).
+        questions = [questions[i * len(questions) // sample] for i in range(sample)]
     Question.objects.bulk_create(
         Question(
             question_set=qs,
             text=q.text,
             expected_documents=sorted(q.files),
-            expected_answer=q.answers[0] if q.answers else "",
+            expected_answer=key_amount(q.answer_text, q.answers[0]) if q.answers else "",
             answerable=q.answerable,
             origin="import",
         )
@@ -96,7 +118,17 @@ def main() -> None:
         type=int,
         help="Only the first N filings (alphabetically) and the questions they answer.",
     )
+    parser.add_argument(
+        "--sample", type=int, help="Only N questions, evenly spread over the chosen ones."
+    )
+    parser.add_argument(
+        "--filings",
+        default="",
+        help="Only the filings matching these comma-separated globs of stored names "
+        "('2022_Q3_*,2023_Q3_*') and the questions they answer.",
+    )
     args = parser.parse_args()
+    filings = [glob.strip() for glob in args.filings.split(",") if glob.strip()]
     django_setup()
 
     from django.conf import settings
@@ -133,7 +165,7 @@ def main() -> None:
         ):
             Corpus.objects.filter(slug=REMOTE).delete()  # its store was in the last fake server
             local = Corpus.objects.filter(slug=PGVECTOR).first() or ingest(PGVECTOR, "pgvector", [])
-            qs, files = question_set(local, args.limit, args.files)
+            qs, files = question_set(local, args.limit, args.files, filings, args.sample)
             local = ingest(PGVECTOR, "pgvector", files)
             ingest(REMOTE, "openai", files)
             run = evaluation_run_create(
@@ -163,7 +195,11 @@ def main() -> None:
         server.stop()
     assert finished is not None
     count = qs.questions.count()
-    print(f"Evaluation run {finished.pk}: {count} questions of {SET_NAME!r}")
+    with_answer = qs.questions.exclude(expected_answer="").count()
+    print(
+        f"Evaluation run {finished.pk}: {count} questions of {SET_NAME!r} ({with_answer} with an "
+        f"expected answer string) over {len(files)} filings: {', '.join(n for n, _ in files)}"
+    )
     print(summary_table(finished))
 
 

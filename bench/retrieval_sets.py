@@ -47,6 +47,7 @@ class Question:
     figures: bool = False  # answers are numbers, matched as whole numbers
     passage_scored: bool = True  # False: only file-level metrics (SEC answers without figures)
     qrels: dict[str, int] | None = None  # filename -> grade, where the set has qrels
+    answer_text: str = ""  # the reviewed answer in full, where the set has one (SEC)
 
     @property
     def answerable(self) -> bool:
@@ -209,6 +210,7 @@ def sec() -> EvalSet:
                 answers=figures,
                 figures=True,
                 passage_scored=bool(figures),
+                answer_text=row["Answer"],
             )
         )
     without = sum(not q.passage_scored for q in questions)
