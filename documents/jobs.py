@@ -225,7 +225,10 @@ def waiting_messages(queue: str = "") -> int | None:
     queue = queue or current_app.conf.task_default_queue
     try:
         with current_app.connection_for_read() as connection:
-            declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+            # Not passive: kombu's Redis transport checks a passive declare's queue without
+            # CELERY_BROKER_KEY_PREFIX and finds none; declaring creates nothing on Redis or
+            # the filesystem transport, and the count is right.
+            declared = connection.default_channel.queue_declare(queue=queue)
     except Exception as error:  # any broker, any failure: fall back to the time rule
         logger.info("could not count the messages in queue %s: %s", queue, error)
         return None

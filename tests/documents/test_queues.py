@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from documents import selectors, services
+from documents import jobs, selectors, services
 from documents.models import Document
 from documents.tasks import document_ingest
 
@@ -112,3 +112,18 @@ def test_queue_positions_count_the_queued_documents_of_every_corpus_on_the_same_
     # "celery": first, fourth, fifth (second is being processed); "large": third.
     assert positions == {first.pk: 1, fourth.pk: 2, fifth.pk: 3, third.pk: 1}
     assert selectors.documents_queue_positions(document_ids=[]) == {}
+
+
+def test_the_stale_rule_counts_the_messages_waiting_on_each_queue(broker, monkeypatch):
+    from config.celery import app
+
+    # The broker's own key prefix (Redis) must not hide the messages from the count.
+    monkeypatch.setitem(app.conf, "broker_url", broker.url)
+    monkeypatch.setitem(app.conf, "broker_transport_options", broker.transport_options)
+    for document_id in (1, 2, 3):
+        broker.send_task(document_ingest.name, queue="large", document_id=document_id)
+    broker.send_task(document_ingest.name, document_id=4)
+
+    assert jobs.waiting_messages("large") == 3
+    assert jobs.waiting_messages() == 1
+    assert jobs.waiting_messages("nothing-here") == 0
