@@ -3,7 +3,7 @@ until the first document is searchable, with 1 and 2 workers, on the filesystem 
 Redis.
 
     .venv/bin/python bench/ingest_drop.py [--small 2000] [--large 20] [--workers 1 2]
-                                          [--brokers filesystem redis] [--mixed]
+                                          [--brokers filesystem redis] [--mixed|--mixed-only]
 
 Small documents: the first N SciFact abstracts (../shared/data/beir-scifact/corpus.jsonl), one
 Markdown file each. Large documents: the first N of the 20 SEC 10-Q PDFs
@@ -227,6 +227,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--brokers", nargs="+", default=["filesystem", "redis"])
     parser.add_argument("--mixed", action="store_true", help="Also the large-then-small drop.")
+    parser.add_argument("--mixed-only", action="store_true", help="Only that drop.")
     # Internal: one configuration, run in a child process.
     parser.add_argument("--one-workers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workers-queues", help=argparse.SUPPRESS)
@@ -238,7 +239,9 @@ def main() -> None:
         return
 
     runs = [(broker, workers, None) for broker in args.brokers for workers in args.workers]
-    if args.mixed:
+    if args.mixed_only:
+        runs = []
+    if args.mixed or args.mixed_only:
         runs += [(broker, 2, "celery,housekeeping large") for broker in args.brokers]
     print(f"drop: {args.small} small documents (SciFact abstracts), {args.large} large PDFs")
     print(f"machine load before: {os.getloadavg()[0]:.1f} (1 min average, {os.cpu_count()} cores)")
