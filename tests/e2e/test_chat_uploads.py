@@ -74,7 +74,7 @@ def test_a_contributor_adds_documents_from_the_chat_box_and_asks_about_them(
         hint = page.locator("[data-drop-hint]")
         assert hint.is_visible()
         assert "Drop files to add them to Staff handbook" in hint.inner_text()
-        page.screenshot(path=screenshots / "12-chat-drop.png")
+        page.screenshot(path=screenshots / "16-chat-drop.png")
         page.dispatch_event(drop_target, "dragleave", {"dataTransfer": data})
         assert not hint.is_visible()
 
@@ -100,7 +100,7 @@ def test_a_contributor_adds_documents_from_the_chat_box_and_asks_about_them(
         assert "Ready: 1 page" in item.inner_text()
         notice = page.locator("[data-empty-state] .notice-box")
         assert notice.inner_text() == "parking.md is ready: ask about it below."
-        page.screenshot(path=screenshots / "13-chat-upload.png")
+        page.screenshot(path=screenshots / "17-chat-upload.png")
         assert "ready: you can ask about it now" in page.locator("[data-chat-status]").inner_text()
         refused.get_by_role("button", name="Dismiss").click()
         assert refused.count() == 0
