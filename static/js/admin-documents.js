@@ -3,7 +3,8 @@
    is never reloaded and the boxes an admin ticked stay ticked. */
 "use strict";
 
-(function () {
+/* The admin loads its media in <head>: wait for the list. */
+document.addEventListener("DOMContentLoaded", function () {
   const marker = document.querySelector("[data-document-status-url]");
   const table = document.getElementById("result_list");
   if (!marker || !table) {
@@ -60,4 +61,4 @@
   }
 
   window.setTimeout(poll, POLL_MS);
-})();
+});
