@@ -503,6 +503,8 @@ DEFAULT_INDEX_BACKEND = env_str("DEFAULT_INDEX_BACKEND", "pgvector")
 SEARCH_CANDIDATES = env_int("SEARCH_CANDIDATES", 40)  # per retriever, before fusion
 SEARCH_RRF_K = env_int("SEARCH_RRF_K", 60)
 SEARCH_HNSW_EF_SEARCH = env_int("SEARCH_HNSW_EF_SEARCH", 100)
+# A corpus with this many chunks gets its own partial HNSW index (0 = never; bench/search_scale.py)
+SEARCH_CORPUS_HNSW_MIN_CHUNKS = env_int("SEARCH_CORPUS_HNSW_MIN_CHUNKS", 50_000)
 # BM25 parameters (Robertson's usual k1 and b) and how many chunks the rarest words of a
 # question may bring in as full-text candidates.
 SEARCH_BM25_K1 = env_float("SEARCH_BM25_K1", 1.2)

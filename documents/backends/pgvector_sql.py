@@ -49,6 +49,23 @@ def hnsw_index_sql(dims: int, *, concurrently: bool = False) -> str:
     )
 
 
+def corpus_hnsw_index_name(dims: int, corpus_id: int) -> str:
+    return f"chunk_embedding_hnsw_{int(dims)}_c{int(corpus_id)}"
+
+
+def corpus_hnsw_index_sql(dims: int, corpus_id: int, *, concurrently: bool = False) -> str:
+    """A partial HNSW index of one corpus's chunks, with the global index's expression and
+    operator class: the search statement uses it unchanged (the planner matches the corpus id
+    the query names)."""
+    global_sql = hnsw_index_sql(dims, concurrently=concurrently)
+    return (
+        global_sql.replace(
+            f"chunk_embedding_hnsw_{int(dims)} ON", f"{corpus_hnsw_index_name(dims, corpus_id)} ON"
+        )
+        + f" AND corpus_id = {int(corpus_id)}"
+    )
+
+
 _CHUNK_COLUMNS = (
     "document_id, corpus_id, index_version, ordinal, text, context, page_start, page_end, "
     "char_start, char_end, token_count, embedding"
