@@ -33,6 +33,9 @@ def test_an_evaluation_run_through_a_real_worker(worker, broker, tmp_path):  # n
         time.sleep(0.5)
     log = (tmp_path / "worker.log").read_text()
     assert run.status == RunStatus.DONE, run.error + log
+    while f"evaluation run {run.pk} done" not in log and time.monotonic() < deadline:
+        time.sleep(0.5)  # the worker logs the line just after writing the outcome
+        log = (tmp_path / "worker.log").read_text()
     assert run.progress_done == run.progress_total == 6
     assert len(seen) > 2, "progress is written while the run goes"
     assert EvaluationResult.objects.filter(run=run).count() == 6
