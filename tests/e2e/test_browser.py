@@ -159,6 +159,19 @@ def test_a_contributor_uploads_asks_follows_a_citation_and_gives_feedback(
         conversation.refresh_from_db()
         assert conversation.title == "Leave questions"
 
+        # Regenerate the last answer: the earlier one stays readable; copy the new one.
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app.url)
+        page.locator("article.answer").last.get_by_role("button", name="Regenerate").click()
+        earlier = page.locator("article.answer").last.locator("details", has_text="Earlier answer")
+        earlier.wait_for()
+        page.locator("article.answer").last.get_by_role("button", name="Regenerate").wait_for()
+        earlier.locator("summary").click()
+        assert "two weeks" in earlier.inner_text()
+        page.locator("article.answer").last.locator("[data-copy=markdown]").click()
+        page.locator("article.answer").last.get_by_text("Copied").wait_for()
+        assert "two weeks" in page.evaluate("navigator.clipboard.readText()")
+        page.screenshot(path=screenshots / "12-regenerate-earlier-copy.png")
+
         # The PDF's page image next to its text.
         pdf_document = corpus.documents.get(filename="typesetting-sample.pdf")
         page_two = pdf_document.pages.get(number=2)
