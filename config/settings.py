@@ -698,9 +698,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {
-            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     # The x-request-id of the request being handled ("-" outside one): api/middleware.py.
     "filters": {"request_id": {"()": "api.middleware.RequestIdFilter"}},
