@@ -23,11 +23,9 @@ def test_an_evaluation_run_through_a_real_worker(worker, broker, tmp_path):  # n
         enqueue=False,
     )
     broker.send_task("evaluation.tasks.evaluation_run_execute", run_id=run.pk)
-    seen: set[int] = set()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         run.refresh_from_db()
-        seen.add(run.progress_done)
         if run.status in (RunStatus.DONE, RunStatus.FAILED):
             break
         time.sleep(0.5)
@@ -37,7 +35,8 @@ def test_an_evaluation_run_through_a_real_worker(worker, broker, tmp_path):  # n
         time.sleep(0.5)  # the worker logs the line just after writing the outcome
         log = (tmp_path / "worker.log").read_text()
     assert run.progress_done == run.progress_total == 6
-    assert len(seen) > 2, "progress is written while the run goes"
+    # That progress is written question by question is tested without a worker
+    # (tests/evaluation/test_runs.py); how many of those writes a poll sees depends on speed.
     assert EvaluationResult.objects.filter(run=run).count() == 6
     assert run.summary["k6"]["hit_at_5"] == 1.0
     assert run.summary["k1"]["questions"] == 3
