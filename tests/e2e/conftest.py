@@ -6,6 +6,7 @@ Needs a Chromium binary (CHROMIUM_PATH or /usr/bin/chromium); browsers are never
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -194,6 +195,24 @@ def member(corpus: Corpus, username: str, role: Role):
     user = UserFactory(username=username, first_name=username.capitalize())
     CorpusMembership.objects.create(corpus=corpus, user=user, role=role)
     return user
+
+
+def drop_files(page, selector: str, files: list[tuple[str, bytes, str]]) -> None:
+    """What a browser does when files are dragged from the desktop onto the element."""
+    data = page.evaluate_handle(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const [name, base64, mime] of files) {
+                const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], name, { type: mime }));
+            }
+            return transfer;
+        }""",
+        [[name, base64.b64encode(content).decode(), mime] for name, content, mime in files],
+    )
+    page.dispatch_event(selector, "dragenter", {"dataTransfer": data})
+    page.dispatch_event(selector, "dragover", {"dataTransfer": data})
+    page.dispatch_event(selector, "drop", {"dataTransfer": data})
 
 
 def sign_in(page, app: App, username: str) -> None:

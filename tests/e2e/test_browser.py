@@ -15,7 +15,7 @@ from chat.models import Conversation, Feedback, Message
 from documents import services as document_services
 from documents.models import Role
 from tests.conftest import FIXTURE_DOCS, PASSWORD
-from tests.e2e.conftest import LAPTOP, PHONE, TIMEOUT_MS, ask, member, sign_in
+from tests.e2e.conftest import LAPTOP, PHONE, TIMEOUT_MS, ask, drop_files, member, sign_in
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -41,18 +41,7 @@ Receipts must be uploaded within thirty days of the end of the trip.
 
 
 def drop_file(page, selector: str, name: str, text: str, mime: str) -> None:
-    """What a browser does when a file is dragged from the desktop onto the element."""
-    data = page.evaluate_handle(
-        """([name, text, mime]) => {
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([text], name, { type: mime }));
-            return transfer;
-        }""",
-        [name, text, mime],
-    )
-    page.dispatch_event(selector, "dragenter", {"dataTransfer": data})
-    page.dispatch_event(selector, "dragover", {"dataTransfer": data})
-    page.dispatch_event(selector, "drop", {"dataTransfer": data})
+    drop_files(page, selector, [(name, text.encode(), mime)])
 
 
 def document_row(page, filename: str):

@@ -6,7 +6,6 @@ paperclip, see what failed rather than what to do about it, and the home card sa
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 import shutil
@@ -16,7 +15,7 @@ import pytest
 from documents import services as document_services
 from documents.models import Document, Role
 from tests.conftest import FIXTURE_DOCS
-from tests.e2e.conftest import LAPTOP, TIMEOUT_MS, ask, member, sign_in
+from tests.e2e.conftest import LAPTOP, TIMEOUT_MS, ask, drop_files, member, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -25,24 +24,6 @@ PARKING = """# Parking
 Staff park in the north garage, level two, from seven in the morning.
 Visitors get a one-day pass from the reception desk.
 """
-
-
-def drop_files(page, selector: str, files: list[tuple[str, bytes, str]]) -> None:
-    """What a browser does when files are dragged from the desktop onto the element."""
-    data = page.evaluate_handle(
-        """(files) => {
-            const transfer = new DataTransfer();
-            for (const [name, base64, mime] of files) {
-                const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-                transfer.items.add(new File([bytes], name, { type: mime }));
-            }
-            return transfer;
-        }""",
-        [[name, base64.b64encode(content).decode(), mime] for name, content, mime in files],
-    )
-    page.dispatch_event(selector, "dragenter", {"dataTransfer": data})
-    page.dispatch_event(selector, "dragover", {"dataTransfer": data})
-    page.dispatch_event(selector, "drop", {"dataTransfer": data})
 
 
 def upload_item(page, filename: str):
