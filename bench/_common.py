@@ -43,10 +43,13 @@ def corpus_ensure(
     files: Sequence[tuple[str, bytes | Path]],
     reingest: bool = False,
     progress_every: int = 500,
+    embedding_model: str | None = None,
 ) -> Corpus:
     """The corpus `slug` holding `files` (name, content or path), each uploaded and ingested by
     the services the web UI and the worker use. Files already ready are kept, so a rerun embeds
-    nothing again; `reingest` starts from an empty corpus."""
+    nothing again; `reingest` starts from an empty corpus. `embedding_model` (an alias of
+    settings.EMBEDDING_MODELS, the default model if None) is the new corpus's; a kept corpus
+    with another model is an error, not silently measured with the wrong one."""
     from documents import services
     from documents.models import Corpus, Document, DocumentStatus
 
@@ -55,7 +58,12 @@ def corpus_ensure(
         services.corpus_delete(corpus=corpus)
         corpus = None
     if corpus is None:
-        corpus = services.corpus_create(name=name, slug=slug)
+        corpus = services.corpus_create(name=name, slug=slug, embedding_model=embedding_model)
+    elif embedding_model and corpus.embedding_model != embedding_model:
+        raise SystemExit(
+            f"{slug}: the kept corpus is embedded with {corpus.embedding_model}, not "
+            f"{embedding_model}; use another database or --reingest."
+        )
     ready = set(
         Document.objects.filter(corpus=corpus, status=DocumentStatus.READY).values_list(
             "filename", flat=True

@@ -1,14 +1,16 @@
 """Retrieval quality of every search configuration on three evaluation sets, in one run.
 
     .venv/bin/python bench/retrieval.py [--sets techdocs,sec,scifact] [--limit N]
-        [--json out.json] [--reingest]
+        [--json out.json] [--reingest] [--embedding-model ALIAS]
 
 Sets (bench/retrieval_sets.py): Hatch's documentation with hand-written questions, some of them
 not answered by the corpus (techdocs); SEC 10-Q filings with reviewed Q&A (sec); BEIR SciFact
 (scifact). Each set is uploaded and ingested by Docent's own services into a corpus of its own
 database, `<benchmark database>_<set>` (docent_bench_techdocs unless LOCAL_DATABASE_NAME or
 DATABASE_URL names another), so no set's chunks share the HNSW index with another's. The
-corpora are kept: a rerun embeds nothing again (--reingest rebuilds them).
+corpora are kept: a rerun embeds nothing again (--reingest rebuilds them). --embedding-model
+measures another model of settings.EMBEDDING_MODELS (e.g. multilingual-e5-small); its corpora
+live in databases of their own, `<benchmark database>_<set>_<model>`.
 
 Per set and configuration:
 - hit@1, hit@5, MRR@10 of the answer passage: a hit is a chunk of an expected file containing
@@ -34,6 +36,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -250,7 +253,8 @@ def table(report: dict[str, Any]) -> str:
         f"**{report['title']}**: {counts['answerable']} answerable questions "
         f"({counts['passage_scored']} with an answer to find, {report['answer_in_a_chunk']} of "
         f"them inside a chunk of their file), {counts['unanswerable']} unanswerable; "
-        f"{counts['files']} files, {counts['chunks']} chunks; k = {report['k']}.",
+        f"{counts['files']} files, {counts['chunks']} chunks; k = {report['k']}; "
+        f"embeddings: {report['embedding_model']}.",
         *(f"({note})" for note in report["notes"]),
         "",
         "| configuration | hit@1 | hit@5 | MRR@10 | nDCG@10 | file hit@5 "
@@ -278,17 +282,24 @@ def run_set(
     base_database: str,
     configurations: Sequence[Configuration],
     reingest: bool,
+    embedding_model: str | None = None,
 ) -> dict[str, Any]:
     from documents.models import Chunk
 
-    use_database(f"{base_database}_{eval_set.name}")
+    suffix = f"_{re.sub(r'[^a-z0-9]+', '_', embedding_model.lower())}" if embedding_model else ""
+    use_database(f"{base_database}_{eval_set.name}{suffix}")
     corpus = corpus_ensure(
-        slug=eval_set.slug, name=eval_set.title, files=eval_set.files, reingest=reingest
+        slug=eval_set.slug,
+        name=eval_set.title,
+        files=eval_set.files,
+        reingest=reingest,
+        embedding_model=embedding_model,
     )
     reachable, scored = answer_in_a_chunk(eval_set, corpus)
     answerable = sum(q.answerable for q in eval_set.questions)
     report: dict[str, Any] = {
         "title": eval_set.title,
+        "embedding_model": corpus.embedding_model,
         "k": eval_set.k,
         "notes": eval_set.notes,
         "answer_in_a_chunk": reachable,
@@ -314,6 +325,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--json", dest="json_path", default=None)
     parser.add_argument("--reingest", action="store_true")
+    parser.add_argument("--embedding-model", default=None)
     args = parser.parse_args()
     names = [name.strip() for name in args.sets.split(",") if name.strip()]
     unknown = [name for name in names if name not in SETS]
@@ -335,6 +347,7 @@ def main() -> None:
             base_database=base_database,
             configurations=CONFIGURATIONS,
             reingest=args.reingest,
+            embedding_model=args.embedding_model,
         )
         print(f"\n{table(reports[name])}\n", flush=True)
         print(f"({name}: {time.perf_counter() - started:.0f} s)", flush=True)
