@@ -558,6 +558,9 @@ def message_feedback(*, message: Message, user: User, rating: str, comment: str 
 
 def conversation_messages(*, conversation: Conversation, user: User) -> list[Message]:
     """The turns of a conversation, oldest first, each answer with `my_feedback` (a list of at
-    most one Feedback of `user`)."""
+    most one Feedback of `user`) and its provenance record, if any, read in the same query
+    (the page links each answer to "Why these sources")."""
     mine = Prefetch("feedback", queryset=Feedback.objects.filter(user=user), to_attr="my_feedback")
-    return list(conversation.messages.order_by("id").prefetch_related(mine))
+    return list(
+        conversation.messages.order_by("id").select_related("provenance").prefetch_related(mine)
+    )

@@ -74,3 +74,23 @@ def test_the_conversation_page_links_each_answer_to_why_these_sources(answer, pe
         f"/c/{conversation.corpus.slug}/conversations/{conversation.pk}/"
     )
     assert "/sources/" not in page.content.decode()
+
+
+def test_the_conversation_page_does_not_query_once_per_answer(answer, people):
+    """Each answer's "Why these sources" link reads its provenance: with the messages, not with a
+    query per answer."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    conversation = answer.conversation
+    url = f"/c/{conversation.corpus.slug}/conversations/{conversation.pk}/"
+    reader = client_for(people.reader)
+    reader.get(url)  # warm caches (session, site) so both counts compare the same work
+    with CaptureQueriesContext(connection) as one_turn:
+        reader.get(url)
+    for _ in range(3):
+        chat_services.message_ask_collect(conversation=conversation, question=QUESTION)
+    with CaptureQueriesContext(connection) as four_turns:
+        page = reader.get(url)
+    assert page.content.decode().count('/sources/"') == 4
+    assert len(four_turns) == len(one_turn), [q["sql"] for q in four_turns.captured_queries]
