@@ -15,6 +15,7 @@ delayed (the database is written at most every LIVE_WRITE_SECONDS).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import threading
@@ -70,7 +71,9 @@ async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIt
             connections.close_all()  # this thread's connections, opened by the generator
             put(_DONE)
 
-    threading.Thread(target=run, name="docent-stream", daemon=True).start()
+    # The request's context (its request id, for the log lines the answer writes) goes along.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(run,), name="docent-stream", daemon=True).start()
     try:
         while True:
             item = await queue.get()

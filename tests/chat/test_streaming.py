@@ -328,3 +328,19 @@ def test_a_question_the_documents_do_not_cover_shows_a_distinct_not_found_answer
     assert '<p class="answer-badge">Not found in the documents</p>' in done["message_html"]
     if done["citations"]:
         assert ">Possibly related</h3>" in done["message_html"]
+
+
+def test_the_answering_thread_logs_under_the_request_id():
+    """The thread that produces a streamed answer runs in the request's context, so its log
+    lines carry the request id the client got in X-Request-Id."""
+    from api.middleware import current_request_id
+    from chat.streaming import iterate_in_thread
+
+    def in_thread() -> Iterator[str]:
+        yield current_request_id.get()
+
+    async def consume() -> list[str]:
+        current_request_id.set("req-streamed")
+        return [item async for item in iterate_in_thread(in_thread)]
+
+    assert asyncio.run(consume()) == ["req-streamed"]
