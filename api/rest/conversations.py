@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +12,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from api.access import conversation_for
 from api.auth import request_token
-from api.errors import not_found
+from api.errors import INTERNAL_MESSAGE, not_found
 from api.rest.schemas import (
     SLUG_PATTERN,
     ConversationDetailOut,
@@ -23,6 +24,8 @@ from api.scopes import Permission
 from chat import services
 from chat.models import Conversation, Message
 from chat.streaming import follow_answer_events, sse
+
+logger = logging.getLogger(__name__)
 
 router = Router(tags=["conversations"])
 
@@ -103,8 +106,15 @@ async def message_stream(
         raise not_found(f"Conversation {conversation_id} has no answer {message_id}.")
 
     async def events() -> AsyncIterator[str]:
-        async for name, data in follow_answer_events(message.pk, offset=max(0, offset)):
-            yield sse(name, data)
+        # The status line went out before the first read: a failure here (the database gone
+        # mid-poll) must end the stream with an event, as the ask stream does, not cut the
+        # chunked body off (clients see "Response ended prematurely").
+        try:
+            async for name, data in follow_answer_events(message.pk, offset=max(0, offset)):
+                yield sse(name, data)
+        except Exception:
+            logger.exception("message %s: following the answer failed", message.pk)
+            yield sse("error", {"message": INTERNAL_MESSAGE, "retryable": True, "code": "internal"})
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

@@ -102,3 +102,32 @@ def test_an_answer_goes_on_when_the_client_leaves_and_can_be_followed(people, po
     assert other.get(url).status_code == 404
     missing = f"/api/conversations/{start['conversation_id']}/messages/999999/stream"
     assert client.get(missing).status_code == 404
+
+
+def test_a_follow_stream_that_fails_midway_ends_with_an_error_event(people, policies, monkeypatch):
+    """The status line is sent before the answer is read: a failure after it (the database
+    gone mid-poll) ends the stream with `error`, as the ask stream does, never a cut-off body."""
+    from django.db import OperationalError
+
+    client = api_client(token_for(people.contributor))
+    answer = ask(client, "How much is the meal allowance abroad?").json()
+
+    async def failing(message_id, *, offset=0):
+        yield "delta", {"text": "Meal"}
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("api.rest.conversations.follow_answer_events", failing)
+    url = f"/api/conversations/{answer['conversation_id']}/messages/{answer['message_id']}/stream"
+    plaintext = token_for(people.contributor)
+
+    async def follow():
+        response = await AsyncClient().get(url, headers={"Authorization": f"Bearer {plaintext}"})
+        chunks = [chunk async for chunk in response.streaming_content]
+        return parse_sse("".join(c.decode() if isinstance(c, bytes) else c for c in chunks))
+
+    stream = asyncio.run(follow())
+    assert stream.names() == ["delta", "error"]
+    error = stream.named("error")[0]
+    assert error["code"] == "internal"
+    assert error["retryable"] is True
+    assert "server closed" not in error["message"]
