@@ -69,7 +69,9 @@ def test_no_request_makes_the_api_fail(live_app, manager_token):
             errors.append(repr(event))
     print(f"schemathesis: {cases} cases over {len(tested)} operations")
     log = live_app.log.read_text()
-    assert not errors, "\n".join(errors)
+    # A transport error (a connection reset, a chunked body cut off) is seen by the client
+    # only; what the server did is in its log.
+    assert not errors, "\n".join(errors) + "\n\n" + log[-5000:]
     assert not failures, "\n\n".join(failures) + "\n\n" + log[-5000:]
     assert operations <= tested
     assert cases >= len(operations) * 10
