@@ -107,6 +107,12 @@ def document_upload(request: AuthenticatedRequest, slug: str) -> HttpResponseBas
     _require_edit(request, corpus)
     uploads = request.FILES.getlist("file")
     if not _wants_json(request):
+        if not uploads:
+            messages.error(request, "Choose one or more files to upload.")
+            return redirect("documents:list", slug=corpus.slug)
+        queued: list[str] = []
+        duplicates: list[str] = []
+        refused: list[str] = []
         for upload in uploads:
             try:
                 outcome = services.document_upload(
@@ -117,14 +123,13 @@ def document_upload(request: AuthenticatedRequest, slug: str) -> HttpResponseBas
                     content_type=_content_type(upload.content_type),
                 )
             except ValidationError as error:
-                messages.error(request, _first_message(error))
+                refused.append(_first_message(error))
                 continue
             if outcome.duplicate:
-                messages.info(request, _duplicate_message(upload.name, outcome.document))
+                duplicates.append(f"{upload.name} (as {outcome.document.filename})")
             else:
-                messages.success(request, f"{outcome.document.filename} is queued.")
-        if not uploads:
-            messages.error(request, "Choose one or more files to upload.")
+                queued.append(outcome.document.filename)
+        _upload_summary(request, queued=queued, duplicates=duplicates, refused=refused)
         return redirect("documents:list", slug=corpus.slug)
     if len(uploads) != 1:
         return JsonResponse({"error": "Send one file per request."}, status=400)
@@ -403,6 +408,34 @@ def _content_type(value: str | None) -> str:
 
 def _duplicate_message(name: str | None, document: Document) -> str:
     return f"{name} is already in this corpus as {document.filename}; it was not added again."
+
+
+def _upload_summary(
+    request: HttpRequest, *, queued: list[str], duplicates: list[str], refused: list[str]
+) -> None:
+    """One message for a whole upload from the plain form, however many files it had."""
+    parts = []
+    if queued:
+        parts.append(
+            f"{_plural(len(queued), 'file')} uploaded, queued for processing: {_names(queued)}."
+        )
+    if duplicates:
+        parts.append(
+            f"{len(duplicates)} already in this corpus, not added again: {_names(duplicates)}."
+        )
+    if refused:
+        # Each reason is a sentence that names its file.
+        parts.append(f"{len(refused)} refused: {' '.join(refused)}")
+    if not queued:
+        level = messages.ERROR if refused else messages.INFO
+    else:
+        level = messages.WARNING if refused or duplicates else messages.SUCCESS
+    messages.add_message(request, level, " ".join(parts))
+
+
+def _names(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
 
 
 def _plural(count: int, word: str) -> str:

@@ -140,16 +140,59 @@ def test_upload_needs_exactly_one_file(as_contributor, corpus):
     assert response.status_code == 400
 
 
-def test_the_plain_form_uploads_several_files_and_redirects(as_contributor, corpus):
+def _flash(response) -> list[tuple[str, str]]:
+    from django.contrib.messages import get_messages
+
+    return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+
+
+def test_the_plain_form_uploads_several_files_with_one_summary_message(as_contributor, corpus):
     files = [
         SimpleUploadedFile("a.md", b"# A\n\nAlpha text here.\n"),
         SimpleUploadedFile("b.md", b"# B\n\nBeta text here.\n"),
+        SimpleUploadedFile("c.md", b"# C\n\nGamma text here.\n"),
+    ]
+    response = as_contributor.post("/c/policies/documents/upload", {"file": files})
+    assert response.status_code == 302
+    assert response["Location"] == "/c/policies/documents/"
+    assert _flash(response) == [
+        ("success", "3 files uploaded, queued for processing: a.md, b.md, c.md.")
+    ]
+    assert Document.objects.filter(filename__in=["a.md", "b.md", "c.md"]).count() == 3
+
+
+def test_a_mixed_plain_form_upload_says_what_happened_to_each_file_in_one_message(
+    as_contributor, corpus
+):
+    archive = (FIXTURE_DOCS / "other" / "simple.zip").read_bytes()
+    files = [
+        SimpleUploadedFile("a.md", b"# A\n\nAlpha text here.\n"),
+        SimpleUploadedFile("b.md", b"# B\n\nBeta text here.\n"),
+        SimpleUploadedFile("copy of a.md", b"# A\n\nAlpha text here.\n"),
+        SimpleUploadedFile("x.zip", archive, content_type="application/zip"),
     ]
     response = as_contributor.post("/c/policies/documents/upload", {"file": files}, follow=True)
-    assert response.redirect_chain[-1] == ("/c/policies/documents/", 302)
+
     html = response.content.decode()
-    assert "a.md is queued." in html
-    assert "b.md is queued." in html
+    assert html.count('class="flash ') == 1
+    message = html.split('class="flash ')[1].split("</p>")[0]
+    assert message.startswith("flash-warning")
+    assert "2 files uploaded, queued for processing: a.md, b.md." in message
+    assert "1 already in this corpus, not added again: copy of a.md (as a.md)." in message
+    assert "1 refused: x.zip cannot be added: ZIP archives are not supported." in message
+    assert not Document.objects.filter(filename="x.zip").exists()
+
+
+def test_a_plain_form_upload_of_refused_files_only_is_an_error(as_contributor, corpus):
+    files = [SimpleUploadedFile("empty.md", b""), SimpleUploadedFile("none.txt", b"")]
+    response = as_contributor.post("/c/policies/documents/upload", {"file": files})
+    assert _flash(response) == [
+        (
+            "error",
+            "2 refused: empty.md is empty (0 bytes); nothing to index. "
+            "none.txt is empty (0 bytes); nothing to index.",
+        )
+    ]
 
 
 def test_readers_may_not_upload_and_outsiders_get_404(as_reader, as_outsider, corpus):
