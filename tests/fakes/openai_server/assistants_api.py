@@ -6,6 +6,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from . import ingest
+from .search import validate_max_num_results, validate_ranking
 from .state import Thread
 from .wire import (
     JsonReply,
@@ -45,10 +46,14 @@ def normalize_tools(tools: Any, param: str = "tools") -> list[dict[str, Any]]:
             normalized.append(copy.deepcopy(tool))
             continue
         given = tool.get("file_search") or {}
+        here = f"{param}[{index}].file_search"
         file_search: dict[str, Any] = {}
         if given.get("max_num_results") is not None:
-            file_search["max_num_results"] = given["max_num_results"]
-        file_search["ranking_options"] = {**DEFAULT_RANKING, **(given.get("ranking_options") or {})}
+            file_search["max_num_results"] = validate_max_num_results(
+                given["max_num_results"], f"{here}.max_num_results"
+            )
+        ranking = validate_ranking(given.get("ranking_options"), f"{here}.ranking_options")
+        file_search["ranking_options"] = {**DEFAULT_RANKING, **ranking}
         normalized.append({"type": "file_search", "file_search": file_search})
     return normalized
 

@@ -9,7 +9,7 @@ from . import ingest
 from .conversations_api import get_conversation, normalize_items
 from .model import Answer, Claim, echo_answer, message_text, retrieve_and_answer, user_texts
 from .responses_stream import response_events
-from .search import validate_filter
+from .search import validate_filter, validate_max_num_results, validate_ranking
 from .state import StoredResponse
 from .text import word_count
 from .wire import (
@@ -53,7 +53,9 @@ def _tools(app: FakeOpenAIServer, body: dict[str, Any]) -> list[dict[str, Any]]:
         filters = tool.get("filters")
         if filters is not None:
             validate_filter(filters, f"tools[{index}].filters")
-        ranking = {"ranker": "auto", "score_threshold": 0.0, **(tool.get("ranking_options") or {})}
+        validate_max_num_results(tool.get("max_num_results"), f"tools[{index}].max_num_results")
+        given = validate_ranking(tool.get("ranking_options"), f"tools[{index}].ranking_options")
+        ranking = {"ranker": "auto", "score_threshold": 0.0, **given}
         normalized.append(
             {
                 "type": "file_search",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,11 @@ class StoredFile:
 class Chunk:
     text: str
     terms: list[str]
+    # Term frequencies, counted once at ingestion rather than on every search.
+    counts: Counter[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.counts = Counter(self.terms)
 
 
 @dataclass

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import ingest
-from .search import query_weights, search, validate_filter
+from .search import (
+    query_weights,
+    search,
+    validate_filter,
+    validate_max_num_results,
+    validate_ranking,
+)
 from .state import FileBatch, VectorStore, VectorStoreFile, file_counts
 from .text import content_terms
 from .wire import (
@@ -309,14 +315,11 @@ def search_store(app: FakeOpenAIServer, request: Request, vector_store_id: str) 
             "Invalid 'query': expected a string or an array of strings.", param="query"
         )
     max_results = optional(body, "max_num_results", int, 10)
-    if not 1 <= max_results <= 50:
-        raise bad_request(
-            "Invalid 'max_num_results': must be between 1 and 50.", param="max_num_results"
-        )
+    validate_max_num_results(max_results)
     filters = body.get("filters")
     if filters is not None:
         validate_filter(filters)
-    ranking = optional(body, "ranking_options", dict, {})
+    ranking = validate_ranking(optional(body, "ranking_options", dict, {}))
     threshold = float(ranking.get("score_threshold") or 0.0)
     if optional(body, "rewrite_query", bool, False):
         queries = [" ".join(content_terms(q)) or q for q in queries]

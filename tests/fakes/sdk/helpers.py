@@ -60,3 +60,55 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 def collapse(kinds: list[str]) -> list[str]:
     return [kind for i, kind in enumerate(kinds) if i == 0 or kind != kinds[i - 1]]
+
+
+# Quarterly "filings" that share a vocabulary, like the SEC 10-Qs: half report figures, half
+# legal matters, and the query's company name is the one word that only one of them holds.
+# Long questions over such files made the old squashed score saturate at 1.0 for every match.
+FIGURES = [
+    "revenue",
+    "margin",
+    "inventory",
+    "backlog",
+    "dividend",
+    "tariff",
+    "headcount",
+    "capex",
+    "goodwill",
+    "debt",
+    "buyback",
+    "churn",
+    "bookings",
+    "pricing",
+]
+LEGAL = [
+    "patent",
+    "lawsuit",
+    "pension",
+    "warranty",
+    "lease",
+    "royalty",
+    "subsidy",
+    "audit",
+    "merger",
+    "recall",
+    "strike",
+    "fine",
+    "license",
+    "permit",
+]
+FIGURES_QUESTION = f"What did Zephyr report for {', '.join(FIGURES)}?"
+
+
+def filing(company: str, topics: list[str]) -> str:
+    return " ".join(f"{company} reported its {word} for the quarter." for word in topics) * 3
+
+
+def filings() -> dict[str, str]:
+    """Zephyr's, the only one naming Zephyr, is uploaded last (ties would put it last)."""
+    files = {
+        f"{company.lower()}.txt": filing(company, FIGURES if number % 2 else LEGAL)
+        for number, company in enumerate(["Acme", "Bolt", "Crane", "Delta", "Ember", "Flint"])
+    }
+    files["zephyr.txt"] = filing("Zephyr", FIGURES)
+    return files

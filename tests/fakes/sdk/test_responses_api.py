@@ -9,7 +9,18 @@ import openai
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.sdk.helpers import DRILL, SAW, collapse, indexed_store
+from tests.fakes.sdk.helpers import (
+    DRILL,
+    FIGURES,
+    FIGURES_QUESTION,
+    LEGAL,
+    SAW,
+    collapse,
+    filing,
+    filings,
+    indexed_store,
+    upload,
+)
 
 
 def test_responses_file_search_answers_with_citations(client: openai.OpenAI) -> None:
@@ -61,6 +72,83 @@ def test_responses_without_a_match_say_so_without_citations(client: openai.OpenA
     assert response.output_text == "I could not find that in the provided files."
     assert response.output[1].content[0].annotations == []  # type: ignore[union-attr]
     assert response.output[0].results is None  # type: ignore[union-attr]
+
+
+def _file_search(
+    client: openai.OpenAI, store_id: str, question: str, **tool: Any
+) -> tuple[Any, list[Any]]:
+    response = client.responses.create(
+        model="gpt-4o-mini",
+        input=question,
+        tools=[{"type": "file_search", "vector_store_ids": [store_id], **tool}],
+        include=["file_search_call.results"],
+    )
+    return response, response.output[0].results  # type: ignore[union-attr]
+
+
+def test_file_search_results_rank_the_file_naming_the_company_first(
+    client: openai.OpenAI,
+) -> None:
+    store_id, _ = indexed_store(client, filings())
+
+    response, results = _file_search(client, store_id, FIGURES_QUESTION)
+
+    assert results[0].filename == "zephyr.txt"
+    assert sorted(r.filename for r in results[1:]) == ["bolt.txt", "delta.txt", "flint.txt"]
+    scores = [r.score for r in results]
+    assert all(0 < score < 1 for score in scores)
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] > scores[1]
+    assert response.output_text.startswith("According to zephyr.txt")
+
+
+def test_file_search_ranks_the_chunk_holding_the_rare_word_above_the_file_start(
+    client: openai.OpenAI,
+) -> None:
+    store = client.vector_stores.create(name="annual")
+    text = " ".join(
+        filing(company, topics)
+        for company, topics in [
+            ("Acme", LEGAL),
+            ("Bolt", FIGURES),
+            ("Crane", LEGAL),
+            ("Zephyr", FIGURES),
+        ]
+    )
+    done = client.vector_stores.files.create_and_poll(
+        upload(client, "annual.txt", text),
+        vector_store_id=store.id,
+        chunking_strategy={
+            "type": "static",
+            "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0},
+        },
+        poll_interval_ms=1,
+    )
+    assert done.status == "completed"
+
+    _, results = _file_search(client, store.id, FIGURES_QUESTION)
+
+    assert "Zephyr" in results[0].text
+    assert not text.startswith(results[0].text)
+    assert any("Bolt" in r.text and "Zephyr" not in r.text for r in results[1:])
+
+
+def test_file_search_honours_score_threshold_and_max_num_results(client: openai.OpenAI) -> None:
+    store_id, _ = indexed_store(client, filings())
+    _, ranked = _file_search(client, store_id, FIGURES_QUESTION)
+    cut = (ranked[0].score + ranked[1].score) / 2
+
+    _, above = _file_search(
+        client, store_id, FIGURES_QUESTION, ranking_options={"score_threshold": cut}
+    )
+    _, best = _file_search(client, store_id, FIGURES_QUESTION, max_num_results=2)
+
+    assert [r.filename for r in above] == ["zephyr.txt"]
+    assert [(r.file_id, r.score) for r in best] == [(r.file_id, r.score) for r in ranked[:2]]
+    with pytest.raises(openai.BadRequestError, match="score_threshold"):
+        _file_search(client, store_id, FIGURES_QUESTION, ranking_options={"score_threshold": -1})
+    with pytest.raises(openai.BadRequestError, match="max_num_results"):
+        _file_search(client, store_id, FIGURES_QUESTION, max_num_results=51)
 
 
 RESPONSE_STREAM = [

@@ -6,7 +6,14 @@ import openai
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.sdk.helpers import DRILL, SAW, indexed_store, upload
+from tests.fakes.sdk.helpers import (
+    DRILL,
+    FIGURES_QUESTION,
+    SAW,
+    filings,
+    indexed_store,
+    upload,
+)
 
 
 def test_create_and_poll_reaches_completed_honouring_the_poll_header(
@@ -207,3 +214,57 @@ def test_search_ranks_the_right_file_and_applies_filters(client: openai.OpenAI) 
     )
     assert len(either.data) == 1
     assert client.vector_stores.search(store_id, query="bananas").data == []
+
+
+def test_search_ranks_the_file_with_the_rare_query_word_first_with_falling_scores(
+    client: openai.OpenAI,
+) -> None:
+    store_id, _ = indexed_store(client, filings())
+
+    page = client.vector_stores.search(store_id, query=FIGURES_QUESTION)
+
+    names = [r.filename for r in page.data]
+    assert names[0] == "zephyr.txt"
+    # The legal filings share no query word; the other figure filings match all but "Zephyr".
+    assert sorted(names[1:]) == ["bolt.txt", "delta.txt", "flint.txt"]
+    scores = [r.score for r in page.data]
+    assert all(0 < score < 1 for score in scores)
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] > scores[1]
+
+
+def test_search_score_threshold_and_max_num_results_cut_the_ranking(
+    client: openai.OpenAI,
+) -> None:
+    store_id, _ = indexed_store(client, filings())
+    ranked = client.vector_stores.search(store_id, query=FIGURES_QUESTION).data
+
+    cut = (ranked[0].score + ranked[1].score) / 2
+    above = client.vector_stores.search(
+        store_id, query=FIGURES_QUESTION, ranking_options={"score_threshold": cut}
+    )
+    assert [r.filename for r in above.data] == ["zephyr.txt"]
+    top_two = client.vector_stores.search(store_id, query=FIGURES_QUESTION, max_num_results=2)
+    assert [(r.file_id, r.score) for r in top_two.data] == [
+        (r.file_id, r.score) for r in ranked[:2]
+    ]
+    with pytest.raises(openai.BadRequestError, match="score_threshold"):
+        client.vector_stores.search(
+            store_id, query=FIGURES_QUESTION, ranking_options={"score_threshold": 1.5}
+        )
+
+
+def test_search_filters_narrow_the_candidates_not_the_word_statistics(
+    client: openai.OpenAI,
+) -> None:
+    store_id, ids = indexed_store(client, filings())
+    ranked = client.vector_stores.search(store_id, query=FIGURES_QUESTION).data
+    bolt = next(r for r in ranked if r.filename == "bolt.txt")
+
+    only_bolt = client.vector_stores.search(
+        store_id,
+        query=FIGURES_QUESTION,
+        filters={"type": "eq", "key": "docent_document_id", "value": "2"},
+    ).data
+
+    assert [(r.file_id, r.score) for r in only_bolt] == [(ids["bolt.txt"], bolt.score)]
