@@ -655,9 +655,16 @@
     previewFor = null;
   }
 
+  /* A tap also fires mouseover before its click: on touch the click handler below decides. */
+  let lastPointer = "mouse";
+  function notePointer(event) {
+    lastPointer = event.pointerType;
+  }
+  transcript.addEventListener("pointerover", notePointer);
+  transcript.addEventListener("pointerdown", notePointer);
   transcript.addEventListener("mouseover", function (event) {
     const link = event.target.closest("a.cite");
-    if (link && link !== previewFor) {
+    if (link && link !== previewFor && lastPointer !== "touch") {
       showPreview(link, false);
     }
   });
@@ -669,20 +676,17 @@
   });
   transcript.addEventListener("focusin", function (event) {
     const link = event.target.closest("a.cite");
-    if (link) {
+    if (link && lastPointer !== "touch") {
       showPreview(link, false);
     }
   });
   transcript.addEventListener("focusout", function (event) {
-    if (event.target.closest("a.cite")) {
+    // After a tap the preview's own link takes the focus; a tap elsewhere closes it instead.
+    if (event.target.closest("a.cite") && lastPointer !== "touch") {
       hidePreview();
     }
   });
   /* A tap shows the preview (with a link to open the document); a second tap opens it. */
-  let lastPointer = "mouse";
-  transcript.addEventListener("pointerdown", function (event) {
-    lastPointer = event.pointerType;
-  });
   transcript.addEventListener("click", function (event) {
     const link = event.target.closest("a.cite");
     if (!link || lastPointer !== "touch" || previewFor === link) {
@@ -698,6 +702,7 @@
     }
   });
   document.addEventListener("keydown", function (event) {
+    lastPointer = "keyboard";
     if (event.key === "Escape" && previewFor) {
       hidePreview();
     }
