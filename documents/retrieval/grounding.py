@@ -35,6 +35,8 @@ class RelevanceScore:
     `depth` passages has cosine similarity `min_similarity` to the query (rising to 1 at
     `min_similarity` + `spread`), familiarity is 0.5 where a share `max_unknown` of the query's
     (rarity-weighted) words is unknown to the corpus. Either signal alone can say "not found".
+    `min_similarity_by_model` overrides `min_similarity` for corpora embedded with a model
+    whose similarities live in another band (multilingual-e5-small's are 0.79-0.92).
     """
 
     key = "relevance"
@@ -46,8 +48,10 @@ class RelevanceScore:
         spread: float = 0.10,
         max_unknown: float = 0.35,
         depth: int = 5,
+        min_similarity_by_model: dict[str, float] | None = None,
     ) -> None:
         self.min_similarity = min_similarity
+        self.min_similarity_by_model = dict(min_similarity_by_model or {})
         self.spread = spread
         self.max_unknown = max_unknown
         self.depth = depth
@@ -58,7 +62,10 @@ class RelevanceScore:
     def apply(self, retrieval: Retrieval) -> Retrieval:
         similarity = max(self._similarities(retrieval), default=0.0)
         unknown = unknown_share(retrieval)
-        closeness = _clamp(0.5 + (similarity - self.min_similarity) / (2 * self.spread))
+        threshold = self.min_similarity_by_model.get(
+            retrieval.corpus.embedding_model, self.min_similarity
+        )
+        closeness = _clamp(0.5 + (similarity - threshold) / (2 * self.spread))
         familiarity = _clamp(1.0 - unknown / (2 * self.max_unknown))
         confidence = round(min(closeness, familiarity), 4)
         trace = {

@@ -64,3 +64,21 @@ def test_the_stage_is_configured_by_default(handbook):
     retrieval = retrieve(corpus=handbook, query="Which enzyme breaks down lactose?", k=5)
     assert retrieval.supported is False
     assert "relevance" in retrieval.trace
+
+
+def test_a_model_with_its_own_similarity_band_gets_its_own_threshold(handbook):
+    """A corpus embedded with a model listed in min_similarity_by_model is judged by that
+    model's threshold (e5's similarities sit in 0.79-0.92, where MiniLM's 0.33 says nothing);
+    other models keep min_similarity."""
+    question = "How much is reimbursed for meals on trips abroad?"
+    similarity = relevance(handbook, question).trace["relevance"]["similarity"]
+    own = RelevanceScore(min_similarity_by_model={handbook.embedding_model: similarity + 0.2})
+    other = RelevanceScore(min_similarity_by_model={"some-other-model": similarity + 0.2})
+    assert retrieve(corpus=handbook, query=question, k=5, stages=[own]).supported is False
+    assert retrieve(corpus=handbook, query=question, k=5, stages=[other]).supported is True
+
+
+def test_e5_corpora_have_their_own_threshold_by_default(settings):
+    (config,) = [c for c in settings.RETRIEVAL_STAGES if c["BACKEND"].endswith("RelevanceScore")]
+    assert config["OPTIONS"]["min_similarity_by_model"] == {"multilingual-e5-small": 0.835}
+    assert "multilingual-e5-small" in settings.EMBEDDING_MODELS
