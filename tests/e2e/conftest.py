@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -213,6 +214,26 @@ def drop_files(page, selector: str, files: list[tuple[str, bytes, str]]) -> None
     page.dispatch_event(selector, "dragenter", {"dataTransfer": data})
     page.dispatch_event(selector, "dragover", {"dataTransfer": data})
     page.dispatch_event(selector, "drop", {"dataTransfer": data})
+
+
+@contextmanager
+def browser_page(browser, app: App, tmp_path: Path, **options) -> Iterator[tuple[object, list]]:
+    """A page of a new browser context (the LAPTOP viewport unless `options` say otherwise) and
+    the JavaScript errors it raises; a failing test leaves tmp_path/failure.png and prints the
+    server's log."""
+    context = browser.new_context(**{"viewport": LAPTOP, **options})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page, errors
+    except Exception:
+        page.screenshot(path=tmp_path / "failure.png")
+        print(app.logs())
+        raise
+    finally:
+        context.close()
 
 
 def sign_in(page, app: App, username: str) -> None:

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from chat.models import Conversation, Message, MessageRole
 from documents import services as document_services
 from documents.models import Role
-from tests.e2e.conftest import LAPTOP, PHONE, TIMEOUT_MS, ask, member, sign_in
+from tests.e2e.conftest import LAPTOP, PHONE, TIMEOUT_MS, ask, browser_page, member, sign_in
 from tests.e2e.test_browser import HANDBOOK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -135,12 +135,7 @@ def test_a_question_the_documents_do_not_cover_gets_a_distinct_not_found_answer(
 ):
     member(corpus, "nora", Role.READER)
     _ready_handbook(corpus)
-    context = browser.new_context(viewport=LAPTOP)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
+    with browser_page(browser, live_app, tmp_path) as (page, errors):
         sign_in(page, live_app, "nora")
         page.goto(f"{live_app.url}/c/handbook/")
         covered = _answered(page, "How many days of paid leave do employees get?")
@@ -170,12 +165,6 @@ def test_a_question_the_documents_do_not_cover_gets_a_distinct_not_found_answer(
         expect(stored.locator(".sources h3")).to_have_text("Possibly related")
         expect(page.locator("article.answer").first.locator(".answer-badge")).to_have_count(0)
         assert errors == [], errors
-    except Exception:
-        page.screenshot(path=tmp_path / "failure.png")
-        print(live_app.logs())
-        raise
-    finally:
-        context.close()
 
 
 def _conversation(corpus, user, title: str, question: str, answer: str) -> Conversation:
@@ -223,12 +212,7 @@ def test_the_sidebar_searches_titles_questions_and_answers_of_ones_own_conversat
         "Meal expenses are reimbursed up to 45 euros per day.",
     )
     _conversation(corpus, other, "Olga's allowance", "Allowance for euros?", "Olga's answer.")
-    context = browser.new_context(viewport=LAPTOP)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
+    with browser_page(browser, live_app, tmp_path) as (page, errors):
         sign_in(page, live_app, "sam")
         page.goto(f"{live_app.url}/c/handbook/conversations/{leave.pk}/")
         items = page.locator("[data-conversation-list] [data-conversation-item]")
@@ -269,9 +253,3 @@ def test_the_sidebar_searches_titles_questions_and_answers_of_ones_own_conversat
         assert page.url == f"{live_app.url}/c/handbook/conversations/{leave.pk}/"
         expect(page.locator("[data-chat-title]")).to_have_text("Leave questions")
         assert errors == [], errors
-    except Exception:
-        page.screenshot(path=tmp_path / "failure.png")
-        print(live_app.logs())
-        raise
-    finally:
-        context.close()
