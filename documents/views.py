@@ -23,6 +23,7 @@ from documents import selectors, services
 from documents.backends.base import IndexingError
 from documents.models import Corpus, Document, DocumentStage, DocumentStatus, Page, Role
 from documents.parsing import supported_formats_text, upload_accept
+from documents.upload_summary import UploadSummary, plural
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -110,9 +111,7 @@ def document_upload(request: AuthenticatedRequest, slug: str) -> HttpResponseBas
         if not uploads:
             messages.error(request, "Choose one or more files to upload.")
             return redirect("documents:list", slug=corpus.slug)
-        queued: list[str] = []
-        duplicates: list[str] = []
-        refused: list[str] = []
+        summary = UploadSummary()
         for upload in uploads:
             try:
                 outcome = services.document_upload(
@@ -123,13 +122,13 @@ def document_upload(request: AuthenticatedRequest, slug: str) -> HttpResponseBas
                     content_type=_content_type(upload.content_type),
                 )
             except ValidationError as error:
-                refused.append(_first_message(error))
+                summary.refused.append(_first_message(error))
                 continue
             if outcome.duplicate:
-                duplicates.append(f"{upload.name} (as {outcome.document.filename})")
+                summary.duplicates.append(f"{upload.name} (as {outcome.document.filename})")
             else:
-                queued.append(outcome.document.filename)
-        _upload_summary(request, queued=queued, duplicates=duplicates, refused=refused)
+                summary.queued.append(outcome.document.filename)
+        summary.tell(request)
         return redirect("documents:list", slug=corpus.slug)
     if len(uploads) != 1:
         return JsonResponse({"error": "Send one file per request."}, status=400)
@@ -301,8 +300,8 @@ def document_state(document: Document, *, queue_position: int | None = None) -> 
             summary += f" {percent}%"
     elif status == DocumentStatus.READY:
         summary = (
-            f"Ready: {_plural(document.page_count or 0, 'page')}, "
-            f"{_plural(document.chunk_count, 'passage')}"
+            f"Ready: {plural(document.page_count or 0, 'page')}, "
+            f"{plural(document.chunk_count, 'passage')}"
         )
     else:
         summary = "Failed"
@@ -408,38 +407,6 @@ def _content_type(value: str | None) -> str:
 
 def _duplicate_message(name: str | None, document: Document) -> str:
     return f"{name} is already in this corpus as {document.filename}; it was not added again."
-
-
-def _upload_summary(
-    request: HttpRequest, *, queued: list[str], duplicates: list[str], refused: list[str]
-) -> None:
-    """One message for a whole upload from the plain form, however many files it had."""
-    parts = []
-    if queued:
-        parts.append(
-            f"{_plural(len(queued), 'file')} uploaded, queued for processing: {_names(queued)}."
-        )
-    if duplicates:
-        parts.append(
-            f"{len(duplicates)} already in this corpus, not added again: {_names(duplicates)}."
-        )
-    if refused:
-        # Each reason is a sentence that names its file.
-        parts.append(f"{len(refused)} refused: {' '.join(refused)}")
-    if not queued:
-        level = messages.ERROR if refused else messages.INFO
-    else:
-        level = messages.WARNING if refused or duplicates else messages.SUCCESS
-    messages.add_message(request, level, " ".join(parts))
-
-
-def _names(names: list[str], limit: int = 10) -> str:
-    shown = ", ".join(names[:limit])
-    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from documents import selectors, services
@@ -24,6 +24,7 @@ from documents.admin.deletion import IndexAwareDeletion
 from documents.models import Chunk, Corpus, Document, DocumentStage, DocumentStatus, Page
 from documents.parsing import supported_formats_text, upload_accept
 from documents.parsing.registry import declarations
+from documents.upload_summary import UploadSummary
 
 # Stages that report how far they got; the others show no percentage.
 MEASURED_STAGES = frozenset({DocumentStage.EMBEDDING, DocumentStage.OCR})
@@ -105,11 +106,6 @@ def _ordinal(number: int) -> str:
         "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
     )
     return f"{number}{suffix}"
-
-
-def _names(names: list[str], limit: int = 10) -> str:
-    shown = ", ".join(names[:limit])
-    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
 
 
 def _excerpt(text: str, length: int = 300) -> str:
@@ -332,9 +328,7 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             corpus = form.cleaned_data["corpus"]
-            queued: list[str] = []
-            duplicates: list[str] = []
-            refused: list[str] = []
+            summary = UploadSummary()
             for upload in form.cleaned_data["uploads"]:
                 try:
                     outcome = services.document_upload(
@@ -345,17 +339,17 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
                         content_type=upload.content_type or "",
                     )
                 except ValidationError as error:
-                    refused.append(" ".join(error.messages))
+                    summary.refused.append(" ".join(error.messages))
                     continue
                 if outcome.duplicate:
                     existing = outcome.document
-                    duplicates.append(
+                    summary.duplicates.append(
                         f"{upload.name} (as {existing.filename}, "
                         f"{existing.get_status_display().lower()})"
                     )
                 else:
-                    queued.append(outcome.document.filename)
-            self._upload_summary(request, corpus, queued, duplicates, refused)
+                    summary.queued.append(outcome.document.filename)
+            summary.tell(request, where=str(corpus))
             url = reverse("admin:documents_document_changelist")
             return HttpResponseRedirect(f"{url}?corpus__id__exact={corpus.pk}")
         initial_corpus = request.GET.get("corpus")
@@ -370,35 +364,6 @@ class DocumentAdmin(IndexAwareDeletion[Document]):
         }
         return TemplateResponse(request, "admin/documents/document/upload.html", context)
 
-    def _upload_summary(
-        self,
-        request: HttpRequest,
-        corpus: Corpus,
-        queued: list[str],
-        duplicates: list[str],
-        refused: list[str],
-    ) -> None:
-        """One message per outcome for the whole upload, not a banner per file."""
-        if queued:
-            what = "1 file" if len(queued) == 1 else f"{len(queued)} files"
-            messages.success(request, f"{what} queued for processing: {_names(queued)}.")
-        if duplicates:
-            what = "1 file was" if len(duplicates) == 1 else f"{len(duplicates)} files were"
-            messages.warning(
-                request, f"{what} already in {corpus} and not added again: {_names(duplicates)}."
-            )
-        if refused:
-            what = "1 file was" if len(refused) == 1 else f"{len(refused)} files were"
-            messages.error(
-                request,
-                format_html(
-                    "{} not added:<ul>{}</ul>",
-                    what,
-                    format_html_join("", "<li>{}</li>", ((reason,) for reason in refused)),
-                ),
-            )
-
-    @admin.action(description="Re-ingest selected documents")
     def reingest(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         self._requeue(request, list(queryset), "documents")
 
