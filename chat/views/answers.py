@@ -80,12 +80,9 @@ async def answer_regenerate(request: HttpRequest, slug: str, message_id: int) ->
     """Answer the last question again (Regenerate, or Retry after a failure or a Stop)."""
     user = cast("User", await request.auser())
     corpus, message = await _message_for(user, slug, message_id, MessageRole.ASSISTANT)
-    try:
-        events = services.message_regenerate(answer=message)
-        first = await sync_to_async(next)(events)
-    except ValidationError as error:
-        return JsonResponse({"error": _first_message(error)}, status=400)
-    return _event_response(request, lambda: _prepend(first, events), corpus=corpus)
+    return await _checked_event_response(
+        request, services.message_regenerate(answer=message), corpus=corpus
+    )
 
 
 @login_required
@@ -97,12 +94,8 @@ async def question_edit(request: HttpRequest, slug: str, message_id: int) -> Htt
     form = AskForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": form.first_error()}, status=400)
-    try:
-        events = services.message_edit(question=message, text=form.cleaned_data["question"])
-        first = await sync_to_async(next)(events)
-    except ValidationError as error:
-        return JsonResponse({"error": _first_message(error)}, status=400)
-    return _event_response(request, lambda: _prepend(first, events), corpus=corpus)
+    events = services.message_edit(question=message, text=form.cleaned_data["question"])
+    return await _checked_event_response(request, events, corpus=corpus)
 
 
 @login_required
@@ -150,6 +143,19 @@ async def _message_for(
 def _prepend(first: AskEvent, rest: Iterator[AskEvent]) -> Iterator[AskEvent]:
     yield first
     yield from rest
+
+
+async def _checked_event_response(
+    request: HttpRequest, events: Iterator[AskEvent], *, corpus: Corpus
+) -> HttpResponseBase:
+    """Run the service to its first event before the stream starts, so that a refusal (its
+    ValidationError: not the latest answer, still being written...) is a 400 with the reason,
+    not an error event inside a 200 stream."""
+    try:
+        first = await sync_to_async(next)(events)
+    except ValidationError as error:
+        return JsonResponse({"error": _first_message(error)}, status=400)
+    return _event_response(request, lambda: _prepend(first, events), corpus=corpus)
 
 
 def _event_response(
