@@ -173,7 +173,7 @@ def main() -> None:
 
     from documents.backends.base import get_backend
     from documents.backends.embeddings import get_embedder
-    from documents.backends.pgvector_sql import search_sql
+    from documents.backends.pgvector_sql import run_search, search_sql
 
     texts = passages(args.chunks)
     vectors = embeddings(texts)
@@ -205,8 +205,7 @@ def main() -> None:
         )  # fmt: skip
         with raw.transaction(), raw.cursor() as cursor:
             cursor.execute(settings_sql)
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+            return run_search(cursor, sql, params)  # the terms first, as the backend does
 
     for i in range(min(30, len(questions))):  # warm caches and connections
         backend_search(i)

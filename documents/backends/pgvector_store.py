@@ -24,6 +24,7 @@ from documents.backends.pgvector_sql import (
     corpus_hnsw_index_name,
     corpus_hnsw_index_sql,
     hnsw_index_sql,
+    run_search,
     search_sql,
 )
 from documents.chunking import PageText, TextChunk, chunk_pages
@@ -318,8 +319,7 @@ class PgvectorBackend:
                 f"SET LOCAL hnsw.ef_search = {ef_search}; "
                 "SET LOCAL hnsw.iterative_scan = relaxed_order"
             )
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            rows = run_search(cursor, sql, params)
         logger.debug(
             "search corpus=%s mode=%s hits=%s ms=%.1f",
             corpus.pk,

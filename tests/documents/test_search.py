@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from documents import services
 from documents.backends.embeddings import get_embedder
@@ -83,6 +86,34 @@ def test_blank_query_returns_nothing(indexed):
 def test_invalid_search_parameters_are_refused(corpus, k, mode):
     with pytest.raises(ValidationError):
         services.corpus_search(corpus=corpus, query="x", k=k, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "fulltext"])
+def test_the_full_text_terms_reach_the_search_statement_as_a_value(indexed, mode):
+    """Read beforehand, the question's picked terms are a constant of the statement that the
+    planner can estimate (bench/search_scale.py: a small corpus beside large ones went through
+    every chunk of the table sharing its words while they were an InitPlan's result); the hits
+    are those of the statement computing the terms itself."""
+    question = "How much can I spend on meals abroad?"
+    with CaptureQueriesContext(connection) as queries:
+        hits = services.corpus_search(corpus=indexed, query=question, k=5, mode=mode)
+    statement = next(q["sql"] for q in queries if "fused AS" in q["sql"])
+    assert re.search(r"coalesce\('[^;]*''meal''[^;]*'::tsquery", statement), statement
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + statement)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert re.search(r"search_vector @@ '[^)]*''meal''", plan), plan
+
+    embedder = get_embedder(indexed.embedding_model)
+    sql, params = search_sql(
+        corpus_id=indexed.pk, index_version=indexed.index_version, dims=embedder.dimensions,
+        text_search_config=indexed.text_search_config, query=question,
+        vector=embedder.embed_query(question), k=5, candidates=40, mode=mode,
+    )  # fmt: skip
+    assert params["picked"] is None  # computed inside the statement
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert [row[0] for row in cursor.fetchall()] == [hit.chunk_id for hit in hits]
 
 
 def test_planner_uses_the_hnsw_and_gin_indexes_on_a_large_corpus(indexed, ready_document):
