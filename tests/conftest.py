@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,16 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 @pytest.fixture(autouse=True)
 def _media_root(settings: object, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_query_vectors() -> Iterator[None]:
+    """A test that makes the embeddings server fail must not be served an earlier test's
+    cached question vector."""
+    from documents.backends.embeddings import forget_query_vectors
+
+    yield
+    forget_query_vectors()
 
 
 @pytest.fixture

@@ -218,6 +218,26 @@ def get_embedder(alias: str) -> Embedder:
     return embedder
 
 
+@functools.lru_cache(maxsize=1024)
+def _query_vector(alias: str, text: str) -> NDArray[np.float32]:
+    vector = get_embedder(alias).embed_query(text)
+    vector.setflags(write=False)  # shared between callers
+    return vector
+
+
+def embed_query(alias: str, text: str) -> NDArray[np.float32]:
+    """The vector of a question for model `alias`, computed once per process: one answer needs
+    it for the search, the relevance stage and the choice of quotes, and a Regenerate or
+    another person's same question needs it again (for an embeddings server, each time a
+    request). Read-only: copy it to change it."""
+    return _query_vector(alias, text)
+
+
+def forget_query_vectors() -> None:
+    """Empty embed_query's cache (the tests do after each test, so none sees another's)."""
+    _query_vector.cache_clear()
+
+
 def vectors_interchangeable(first: str, second: str) -> bool:
     """Whether models `first` and `second` embed into one vector space (the same weights run
     by another engine, as all-MiniLM-L6-v2 and its fp32 ONNX build): vectors stored by one are
@@ -234,3 +254,4 @@ def _vector_space(alias: str) -> str:
 def _clear_embedder_cache(*, setting: str, **kwargs: object) -> None:
     if setting == "EMBEDDING_MODELS":
         get_embedder.cache_clear()
+        forget_query_vectors()

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from documents.backends.base import IndexingError, IndexResult, ProgressCallback, SearchHit
-from documents.backends.embeddings import Embedder, get_embedder
+from documents.backends.embeddings import Embedder, embed_query, get_embedder
 from documents.backends.identifiers import identifiers
 from documents.backends.pgvector_sql import (
     SEARCH_VECTOR_UPDATE_SQL,
@@ -285,8 +285,7 @@ class PgvectorBackend:
         # A re-index may have switched the corpus to a new model and version since the caller
         # loaded it; the old version's chunks are gone then.
         corpus.refresh_from_db(fields=["embedding_model", "index_version"])
-        embedder = get_embedder(corpus.embedding_model)
-        vector = embedder.embed_query(query) if mode != "fulltext" else None
+        vector = embed_query(corpus.embedding_model, query) if mode != "fulltext" else None
         return self.search_by_vector(corpus=corpus, query=query, vector=vector, k=k, mode=mode)
 
     def search_by_vector(

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from django.db import connection
 
-from documents.backends.embeddings import bundled_tokenizer, get_embedder
+from documents.backends.embeddings import bundled_tokenizer, embed_query, get_embedder
 from documents.retrieval.pipeline import Retrieval
 
 _WORD = re.compile(r"[^\W_]+(?:[._-][^\W_]+)*")
@@ -85,7 +85,8 @@ class RelevanceScore:
             return [float(value) for value in known]
         embedder = get_embedder(retrieval.corpus.embedding_model)
         vectors = embedder.embed([hit.text for hit in top]).vectors
-        return [float(value) for value in vectors @ embedder.embed_query(retrieval.query)]
+        query = embed_query(retrieval.corpus.embedding_model, retrieval.query)
+        return [float(value) for value in vectors @ query]
 
 
 def unknown_share(retrieval: Retrieval) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from documents.backends.base import SearchHit
-from documents.backends.embeddings import get_embedder
+from documents.backends.embeddings import embed_query, get_embedder
 from documents.models import Corpus, Page
 from documents.passages import fold
 
@@ -85,10 +85,10 @@ def best_quotes(
         ]
     embedder = get_embedder(corpus.embedding_model)
     vectors = embedder.embed([c.scored_as for c in candidates]).vectors
-    scores = vectors @ embedder.embed_query(question)
+    scores = vectors @ embed_query(corpus.embedding_model, question)
     if context and context != question:
         # A follow-up is judged mostly by its own words, partly by what it continues.
-        scores = 0.6 * scores + 0.4 * (vectors @ embedder.embed_query(context))
+        scores = 0.6 * scores + 0.4 * (vectors @ embed_query(corpus.embedding_model, context))
     # A small prior for the fused search rank keeps the best passage in the answer.
     scores = scores - 0.02 * np.array([c.rank for c in candidates])
     chosen: list[int] = []

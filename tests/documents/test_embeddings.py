@@ -101,3 +101,34 @@ def test_a_french_question_finds_the_german_passage_with_e5_but_not_minilm():
     hits = services.corpus_search(corpus=minilm_corpus, query=FRENCH_QUESTION, k=1, mode="vector")
     assert hits
     assert "45 Euro" not in hits[0].text
+
+
+@pytest.mark.django_db
+def test_an_answer_embeds_its_question_once(corpus, monkeypatch):
+    """Search, the relevance stage and the choice of quotes all need the question's vector;
+    the model computes it once (and again after forget_query_vectors)."""
+    from documents.backends.embeddings import forget_query_vectors, get_embedder
+    from documents.retrieval import best_quotes, retrieve
+    from tests.documents.conftest import HANDBOOK, ingest, upload_text
+
+    ingest(upload_text(corpus, HANDBOOK))
+    embedder = get_embedder(corpus.embedding_model)
+    asked: list[str] = []
+    original = embedder.embed_query
+
+    def counting(text: str):
+        asked.append(text)
+        return original(text)
+
+    monkeypatch.setattr(embedder, "embed_query", counting)
+    question = "How much is reimbursed for meals on trips abroad?"
+    for _ in range(2):  # the same question again, as Regenerate asks it
+        retrieval = retrieve(corpus=corpus, query=question, k=5)
+        quotes = best_quotes(corpus, question, retrieval.hits)
+        assert retrieval.supported is True
+        assert "45 euros" in quotes[0].text
+    assert asked == [question]
+
+    forget_query_vectors()
+    retrieve(corpus=corpus, query=question, k=5)
+    assert asked == [question, question]
