@@ -98,83 +98,54 @@ def provenance_record(
     documents = _existing_documents(
         [hit.document_id for hit in passages] + [c.document_id for c in citations]
     )
-    rows = [
-        _passage(
-            record,
-            role=PassageRole.CONTEXT,
+
+    def passage(
+        role: str, position: int, *, chunk_id: int | None, document_id: int | None, **fields: Any
+    ) -> ProvenancePassage:
+        return ProvenancePassage(
+            provenance=record,
+            role=role,
             position=position,
+            chunk_ref=chunk_id,
+            chunk_id=chunk_id if (chunk_id or 0) in versions else None,
+            document_ref=document_id,
+            document_id=document_id if document_id in documents else None,
+            index_version=versions.get(chunk_id or 0, corpus.index_version),
+            text_sha256=text_sha256(fields["text"]),
+            **fields,
+        )
+
+    rows = [
+        passage(
+            PassageRole.CONTEXT,
+            position,
             chunk_id=hit.chunk_id,
             document_id=hit.document_id,
-            document_name=hit.document,
+            document_name=hit.document[:255],
             page_start=hit.page_start,
             page_end=hit.page_end,
             text=hit.text,
             score=hit.score,
             similarity=hit.similarity,
-            index_version=versions.get(hit.chunk_id or 0, corpus.index_version),
-            chunk_exists=(hit.chunk_id or 0) in versions,
-            document_exists=hit.document_id in documents,
         )
         for position, hit in enumerate(passages, start=1)
     ]
     rows += [
-        _passage(
-            record,
-            role=PassageRole.CITED,
-            position=position,
+        passage(
+            PassageRole.CITED,
+            position,
             citation_number=citation.number,
             chunk_id=citation.chunk_id,
             document_id=citation.document_id,
-            document_name=citation.document,
+            document_name=citation.document[:255],
             page_start=citation.page,
             page_end=citation.page_end,
             text=citation.quote,
-            index_version=versions.get(citation.chunk_id or 0, corpus.index_version),
-            chunk_exists=(citation.chunk_id or 0) in versions,
-            document_exists=citation.document_id in documents,
         )
         for position, citation in enumerate(citations, start=1)
     ]
     ProvenancePassage.objects.bulk_create(rows)
     return record
-
-
-def _passage(
-    record: AnswerProvenance,
-    *,
-    role: str,
-    position: int,
-    chunk_id: int | None,
-    document_id: int | None,
-    document_name: str,
-    page_start: int | None,
-    page_end: int | None,
-    text: str,
-    index_version: int | None,
-    chunk_exists: bool,
-    document_exists: bool,
-    score: float | None = None,
-    similarity: float | None = None,
-    citation_number: int | None = None,
-) -> ProvenancePassage:
-    return ProvenancePassage(
-        provenance=record,
-        role=role,
-        position=position,
-        citation_number=citation_number,
-        chunk_ref=chunk_id,
-        chunk_id=chunk_id if chunk_exists else None,
-        document_ref=document_id,
-        document_id=document_id if document_exists else None,
-        document_name=document_name[:255],
-        page_start=page_start,
-        page_end=page_end,
-        index_version=index_version,
-        text=text,
-        text_sha256=text_sha256(text),
-        score=score,
-        similarity=similarity,
-    )
 
 
 def _chunk_versions(chunk_ids: Iterable[int | None]) -> dict[int, int]:
