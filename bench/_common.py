@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    import numpy as np
+
     from documents.models import Corpus
 
 
@@ -120,3 +122,30 @@ def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], *, k: int = 10) -
     ideal = sorted(relevant.values(), reverse=True)[:k]
     idcg = sum((2**rel - 1) / math.log2(i + 2) for i, rel in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
+
+
+def passage_vectors(texts: Sequence[str], cache: Path, *, batch: int = 2048) -> np.ndarray:
+    """all-MiniLM-L6-v2 vectors of benchmark passages (at most 128 tokens each), computed once
+    and kept in `cache` (a .npy file) for later runs."""
+    import numpy as np
+
+    if cache.exists():
+        return np.load(cache)
+    from documents.backends.embeddings import get_embedder
+
+    embedder = get_embedder("all-MiniLM-L6-v2")
+    model = embedder._load()
+    model.max_seq_length = 128
+    started = time.perf_counter()
+    parts = []
+    try:
+        for i in range(0, len(texts), batch):
+            parts.append(embedder.embed(list(texts[i : i + batch])).vectors)
+            print(f"  embedded {min(i + batch, len(texts))}/{len(texts)} "
+                  f"in {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+    finally:
+        model.max_seq_length = 256
+    vectors = np.concatenate(parts).astype(np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors

@@ -27,6 +27,7 @@ import re
 import time
 
 import numpy as np
+from _common import passage_vectors
 from _setup import ROOT, SHARED_DATA, django_setup, median, percentile
 
 SLUG = "bench-search"
@@ -72,27 +73,7 @@ def passages(limit: int) -> list[str]:
 
 
 def embeddings(texts: list[str]) -> np.ndarray:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"search-{len(texts)}.npy"
-    if path.exists():
-        return np.load(path)
-    from documents.backends.embeddings import get_embedder
-
-    embedder = get_embedder("all-MiniLM-L6-v2")
-    model = embedder._load()
-    model.max_seq_length = 128
-    started = time.perf_counter()
-    vectors = []
-    for i in range(0, len(texts), 2048):
-        vectors.append(embedder.embed(texts[i : i + 2048]).vectors)
-        done = min(i + 2048, len(texts))
-        print(
-            f"  embedded {done}/{len(texts)} in {time.perf_counter() - started:.0f} s", flush=True
-        )
-    model.max_seq_length = 256
-    result = np.concatenate(vectors)
-    np.save(path, result)
-    return result
+    return passage_vectors(texts, CACHE / f"search-{len(texts)}.npy", batch=2048)
 
 
 def load_corpus(texts: list[str], vectors: np.ndarray):

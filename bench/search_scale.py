@@ -40,6 +40,7 @@ import os
 import time
 
 import numpy as np
+from _common import passage_vectors
 from _setup import ROOT, SHARED_DATA, django_setup, median, percentile
 
 CACHE = ROOT / ".data" / "bench"
@@ -72,25 +73,7 @@ def pool_passages(limit: int) -> list[str]:
 
 
 def pool_vectors(texts: list[str]) -> np.ndarray:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"scale-pool-{len(texts)}.npy"
-    if path.exists():
-        return np.load(path)
-    from documents.backends.embeddings import get_embedder
-
-    embedder = get_embedder("all-MiniLM-L6-v2")
-    model = embedder._load()
-    model.max_seq_length = 128
-    started = time.perf_counter()
-    parts = []
-    for i in range(0, len(texts), 1024):
-        parts.append(embedder.embed(texts[i : i + 1024]).vectors)
-        print(f"  embedded {min(i + 1024, len(texts))}/{len(texts)} "
-              f"in {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
-    model.max_seq_length = 256
-    vectors = np.concatenate(parts).astype(np.float32)
-    np.save(path, vectors)
-    return vectors
+    return passage_vectors(texts, CACHE / f"scale-pool-{len(texts)}.npy", batch=1024)
 
 
 def corpus_sizes(total: int, count: int, rng: np.random.Generator) -> list[int]:
