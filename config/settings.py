@@ -263,7 +263,14 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     import dj_database_url
 
-    DATABASES: dict[str, Any] = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # No persistent connections: the web runs under ASGI, where each request's ORM calls run in
+    # a thread of their own and a kept connection is never reused, only left open (Django's
+    # "Persistent connections" note). Pool in front of PostgreSQL instead (PgBouncer).
+    DATABASES: dict[str, Any] = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0)
+        )
+    }
 else:
     # The project-local server (config/localdb.py); the entry points export where it listens.
     DATABASES = {

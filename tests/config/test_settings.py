@@ -146,6 +146,14 @@ def test_a_deployment_with_its_own_database_must_set_a_secret_key(environment):
         load_settings()
 
 
+def test_database_url_connections_are_not_kept_between_requests_unless_asked(environment):
+    """Under ASGI a kept connection is left open by each request's thread (Django's advice:
+    no persistent connections there)."""
+    assert load_settings()["DATABASES"]["default"]["CONN_MAX_AGE"] == 0
+    environment.setenv("DATABASE_CONN_MAX_AGE", "30")
+    assert load_settings()["DATABASES"]["default"]["CONN_MAX_AGE"] == 30
+
+
 def test_the_local_database_is_read_from_what_the_entry_points_export(environment, tmp_path):
     environment.delenv("DATABASE_URL")
     environment.setenv("LOCAL_DATABASE_NAME", "docent_other")
