@@ -331,6 +331,12 @@ def _answer(
         yield AskStarted(conversation=conversation, question=question, answer=answer)
         for event in events:
             if isinstance(event, TextDelta):
+                if not parts and _answer_stop_requested(answer):
+                    # Stop was pressed before any text arrived ("Searching the documents…"):
+                    # nothing was shown, so nothing is kept (not a first word or a heading).
+                    finished = True
+                    yield _answer_stopped(answer, parts, citations, started, shown, question)
+                    return
                 if answer.first_token_ms is None:
                     answer.first_token_ms = _ms_since(started)
                 parts.append(event.text)
@@ -353,15 +359,8 @@ def _answer(
             ):
                 last_write = time.perf_counter()
                 if not _answer_write_progress(answer, parts, citations):
-                    answer.status = MessageStatus.STOPPED
-                    answer.content = "".join(parts)
-                    answer.citations = citations
-                    answer.stop_requested = True
-                    _answer_save(answer, started)
-                    _answer_shown(answer, shown, question.content)
                     finished = True
-                    logger.info("conversation %s: answer %s stopped", conversation.pk, answer.pk)
-                    yield AskStopped(message=answer)
+                    yield _answer_stopped(answer, parts, citations, started, shown, question)
                     return
         raise StrategyError(
             "The answer ended unexpectedly. Try again.", retryable=True, code="incomplete"
@@ -429,6 +428,29 @@ def _answer_shown(answer: Message, shown: _Shown, question: str) -> None:
             )
     except Exception:
         logger.exception("answer %s: its provenance could not be recorded", answer.pk)
+
+
+def _answer_stop_requested(answer: Message) -> bool:
+    return Message.objects.filter(pk=answer.pk, stop_requested=True).exists()
+
+
+def _answer_stopped(
+    answer: Message,
+    parts: list[str],
+    citations: list[dict[str, Any]],
+    started: float,
+    shown: _Shown,
+    question: Message,
+) -> AskStopped:
+    """Store what was written as stopped (someone pressed Stop)."""
+    answer.status = MessageStatus.STOPPED
+    answer.content = "".join(parts)
+    answer.citations = citations
+    answer.stop_requested = True
+    _answer_save(answer, started)
+    _answer_shown(answer, shown, question.content)
+    logger.info("conversation %s: answer %s stopped", answer.conversation_id, answer.pk)
+    return AskStopped(message=answer)
 
 
 def _answer_write_progress(

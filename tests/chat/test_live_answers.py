@@ -233,6 +233,21 @@ def test_stop_is_explicit_and_reaches_the_writer_from_another_request(people, co
     assert Conversation.objects.get().title == "Count for me"
 
 
+def test_a_stop_before_the_first_text_keeps_no_text(people, corpus):
+    # Pressed while the page still says "Searching the documents…": the first word (or the
+    # extractive answer's heading) that arrives afterwards is not kept as a begun answer.
+    conversation = services.conversation_start(corpus=corpus, user=people.reader)
+    events = services.message_ask(conversation=conversation, question="Count for me")
+    started = next(events)
+    assert services.message_stop(answer=started.answer)
+    (stopped,) = list(events)
+    assert isinstance(stopped, services.AskStopped)
+    answer = Message.objects.get(pk=started.answer.pk)
+    assert answer.status == MessageStatus.STOPPED
+    assert answer.content == ""
+    assert Conversation.objects.get().title == "Count for me"
+
+
 def test_stop_on_an_ended_answer_changes_nothing(people, corpus):
     start = _leave_after(people.reader, "/c/policies/ask", {"question": "Count for me"})
     _wait_for_answers()
