@@ -777,6 +777,11 @@
         const data = await window.Docent.postJSON(item.dataset.renameUrl, body);
         itemTitle.textContent = data.title;
         button.setAttribute("aria-label", "Rename “" + data.title + "”");
+        // Delete names it too (_conversation_item.html): the new title, not the one it had.
+        const remove = item.querySelector("a[data-confirm]");
+        remove.setAttribute("aria-label", "Delete “" + data.title + "”");
+        remove.dataset.confirm =
+          "Delete “" + data.title + "”? Its questions and answers will be gone for good.";
         if (link.getAttribute("aria-current") === "page") {
           setTitle(data.title);
         }
