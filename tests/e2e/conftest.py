@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
+from playwright.sync_api import expect
 
 from documents import services as document_services
 from documents.models import Corpus, CorpusMembership, Role
@@ -71,6 +72,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _expect_timeout() -> Iterator[None]:
+    """Playwright's expect waits as long as the pages may take on a loaded CI machine."""
+    expect.set_options(timeout=TIMEOUT_MS)
+    yield
+    expect.set_options(timeout=5_000)  # Playwright's default
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +137,23 @@ def wait_until_up(web: subprocess.Popen[bytes], app: App) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"uvicorn did not answer within 90 s\n{app.logs()}")
         time.sleep(0.3)
+
+
+@contextmanager
+def web_process(env: dict[str, str], base: Path, name: str = "web") -> Iterator[App]:
+    """One more uvicorn process on the test database (its log in base/logs/<name>.log),
+    answering on its own port until the block ends."""
+    log_dir = base / "logs"
+    log_dir.mkdir(exist_ok=True)
+    port = _free_port()
+    app = App(url=f"http://127.0.0.1:{port}", media_root=base / "media", log_dir=log_dir)
+    with (log_dir / f"{name}.log").open("w") as log:
+        web = start_web(env, port, log)
+        try:
+            wait_until_up(web, app)
+            yield app
+        finally:
+            _stop(web)
 
 
 @pytest.fixture(scope="session")
@@ -248,6 +274,14 @@ def ask(page, question: str) -> None:
     box = page.get_by_label("Your question")
     box.fill(question)
     box.press("Enter")
+
+
+def answered(page, question: str):
+    """Ask, and return the answer once the server has rendered it in full."""
+    ask(page, question)
+    answer = page.locator("article.answer").last
+    expect(answer.locator(".answer-footer")).to_be_visible()
+    return answer
 
 
 @pytest.fixture(autouse=True)

@@ -24,19 +24,7 @@ from playwright.sync_api import expect
 from chat.models import Conversation, Message, MessageRole, MessageStatus
 from documents import services as document_services
 from documents.models import Role
-from tests.e2e.conftest import (
-    TIMEOUT_MS,
-    App,
-    _free_port,
-    _stop,
-    app_env,
-    ask,
-    browser_page,
-    member,
-    sign_in,
-    start_web,
-    wait_until_up,
-)
+from tests.e2e.conftest import answered, app_env, ask, browser_page, member, sign_in, web_process
 from tests.e2e.test_browser import HANDBOOK
 from tests.e2e.test_chat_features import _conversation
 
@@ -45,13 +33,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 LEAVE = "How many days of paid leave do employees get?"
 LEAVE_REPLY = "Every employee has thirty days of paid leave per calendar year [1]."
 CHAT_MODEL = r"/chat/completions"
-
-
-@pytest.fixture(autouse=True)
-def _expect_timeout() -> Iterator[None]:
-    expect.set_options(timeout=TIMEOUT_MS)
-    yield
-    expect.set_options(timeout=5_000)  # Playwright's default, for the other modules
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +47,8 @@ def model_app(django_db_setup, tmp_path_factory, chromium_path, fake_openai_serv
         CHAT_COMPLETIONS_MODEL="gpt-4.1-mini",
         OPENAI_MAX_RETRIES="0",
     )
-    log_dir = base / "logs"
-    log_dir.mkdir()
-    port = _free_port()
-    app = App(url=f"http://127.0.0.1:{port}", media_root=base / "media", log_dir=log_dir)
-    with (log_dir / "web.log").open("w") as log:
-        web = start_web(env, port, log)
-        try:
-            wait_until_up(web, app)
-            yield app
-        finally:
-            _stop(web)
+    with web_process(env, base) as app:
+        yield app
 
 
 def _ready(corpus, filename: str, content: bytes) -> None:
@@ -84,14 +56,6 @@ def _ready(corpus, filename: str, content: bytes) -> None:
         corpus=corpus, file=io.BytesIO(content), filename=filename
     )
     document_services.document_ingest(document_id=outcome.document.pk)
-
-
-def _answered(page, question: str):
-    """Ask, and return the answer once the server has rendered it in full."""
-    ask(page, question)
-    answer = page.locator("article.answer").last
-    expect(answer.locator(".answer-footer")).to_be_visible()
-    return answer
 
 
 def _sidebar_items(page):
@@ -106,7 +70,7 @@ def test_the_last_question_is_edited_and_sent_again_and_the_first_stays_as_a_ver
     with browser_page(browser, live_app, tmp_path) as (page, errors):
         sign_in(page, live_app, "edda")
         page.goto(f"{live_app.url}/c/handbook/")
-        first = _answered(page, LEAVE)
+        first = answered(page, LEAVE)
         expect(first.locator(".answer-body")).to_contain_text("thirty days of paid leave")
         expect(page).to_have_url(re.compile(r"/c/handbook/conversations/\d+/$"))
         conversation_url = page.url
@@ -140,7 +104,7 @@ def test_the_last_question_is_edited_and_sent_again_and_the_first_stays_as_a_ver
         # A conversation opened by its URL and asked again is listed once, at the top.
         conversation_id = conversation_url.rstrip("/").rsplit("/", 1)[1]
         expect(_sidebar_items(page)).to_have_count(1)
-        _answered(page, "How early must leave be requested?")
+        answered(page, "How early must leave be requested?")
         expect(page.locator("article.answer")).to_have_count(2)
         expect(_sidebar_items(page)).to_have_count(1)
         expect(
@@ -158,7 +122,7 @@ def test_the_answer_is_copied_as_plain_text_and_a_source_as_its_quote(
         page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app.url)
         sign_in(page, live_app, "cleo")
         page.goto(f"{live_app.url}/c/handbook/")
-        answer = _answered(page, LEAVE)
+        answer = answered(page, LEAVE)
 
         # Located by what they do: their names change to "Copied" for a moment.
         copy_text = answer.locator("[data-copy=text]")
@@ -381,7 +345,7 @@ def test_a_spreadsheet_citation_is_spoken_with_its_sheet_as_the_sources_list_nam
     with browser_page(browser, live_app, tmp_path) as (page, errors):
         sign_in(page, live_app, "sheila")
         page.goto(f"{live_app.url}/c/handbook/")
-        _markers_name_their_sheet(_answered(page, "What is the meal allowance per day in France?"))
+        _markers_name_their_sheet(answered(page, "What is the meal allowance per day in France?"))
         page.reload()  # the stored answer says the same
         _markers_name_their_sheet(page.locator("article.answer").last)
         assert errors == [], errors

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
@@ -18,17 +17,10 @@ from playwright.sync_api import expect
 from chat.models import Conversation, Message, MessageRole
 from documents import services as document_services
 from documents.models import Role
-from tests.e2e.conftest import LAPTOP, PHONE, TIMEOUT_MS, ask, browser_page, member, sign_in
+from tests.e2e.conftest import LAPTOP, PHONE, TIMEOUT_MS, answered, browser_page, member, sign_in
 from tests.e2e.test_browser import HANDBOOK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _expect_timeout() -> Iterator[None]:
-    expect.set_options(timeout=TIMEOUT_MS)
-    yield
-    expect.set_options(timeout=5_000)  # Playwright's default, for the other modules
 
 
 def _ready_handbook(corpus) -> None:
@@ -36,14 +28,6 @@ def _ready_handbook(corpus) -> None:
         corpus=corpus, file=io.BytesIO(HANDBOOK.encode()), filename="handbook.md"
     )
     document_services.document_ingest(document_id=outcome.document.pk)
-
-
-def _answered(page, question: str):
-    """Ask, and return the answer once the server has rendered it in full."""
-    ask(page, question)
-    answer = page.locator("article.answer").last
-    expect(answer.locator(".answer-footer")).to_be_visible()
-    return answer
 
 
 def test_hovering_or_tapping_a_citation_previews_its_passage(
@@ -60,7 +44,7 @@ def test_hovering_or_tapping_a_citation_previews_its_passage(
     try:
         sign_in(page, live_app, "petra")
         page.goto(f"{live_app.url}/c/handbook/")
-        answer = _answered(page, "How many days of paid leave do employees get?")
+        answer = answered(page, "How many days of paid leave do employees get?")
         expect(page).to_have_url(re.compile(r"/c/handbook/conversations/\d+/$"))
         conversation_url = page.url
         marker = answer.locator("a.cite").first
@@ -138,12 +122,12 @@ def test_a_question_the_documents_do_not_cover_gets_a_distinct_not_found_answer(
     with browser_page(browser, live_app, tmp_path) as (page, errors):
         sign_in(page, live_app, "nora")
         page.goto(f"{live_app.url}/c/handbook/")
-        covered = _answered(page, "How many days of paid leave do employees get?")
+        covered = answered(page, "How many days of paid leave do employees get?")
         expect(covered).not_to_have_class(re.compile(r"\banswer-not-found\b"))
         expect(covered.locator(".answer-badge")).to_have_count(0)
         expect(covered.locator(".sources h3")).to_have_text("Sources")
 
-        answer = _answered(page, "Which Kubernetes version runs the Jenkins build servers?")
+        answer = answered(page, "Which Kubernetes version runs the Jenkins build servers?")
         expect(page.locator("article.answer")).to_have_count(2)
         expect(answer).to_have_class(re.compile(r"\banswer-not-found\b"))
         expect(answer.locator(".answer-badge")).to_have_text("Not found in the documents")

@@ -16,15 +16,11 @@ from documents.models import Role
 from tests.e2e.conftest import (
     LAPTOP,
     TIMEOUT_MS,
-    App,
-    _free_port,
-    _stop,
     app_env,
     ask,
     member,
     sign_in,
-    start_web,
-    wait_until_up,
+    web_process,
 )
 from tests.e2e.test_browser import HANDBOOK
 
@@ -47,25 +43,11 @@ def two_apps(django_db_setup, tmp_path_factory, chromium_path, fake_openai_serve
         CHAT_COMPLETIONS_API_KEY="test",
         CHAT_COMPLETIONS_MODEL="gpt-4.1-mini",
     )
-    log_dir = base / "logs"
-    log_dir.mkdir()
-    logs, processes, apps = [], [], []
-    try:
-        for name in ("first", "second"):
-            port = _free_port()
-            log = (log_dir / f"web-{name}.log").open("w")
-            logs.append(log)
-            app = App(url=f"http://127.0.0.1:{port}", media_root=base / "media", log_dir=log_dir)
-            processes.append(start_web(env, port, log))
-            apps.append(app)
-        for process, app in zip(processes, apps, strict=True):
-            wait_until_up(process, app)
-        yield apps
-    finally:
-        for process in processes:
-            _stop(process)
-        for log in logs:
-            log.close()
+    with (
+        web_process(env, base, "web-first") as first,
+        web_process(env, base, "web-second") as second,
+    ):
+        yield [first, second]
 
 
 def test_a_reload_on_the_other_process_picks_the_answer_up_where_it_is(
