@@ -60,6 +60,7 @@ def filesystem_broker(folder: Path) -> Broker:
             "processed_folder": str(folders["processed"]),
             "control_folder": str(folders["control"]),
             "store_processed": False,
+            "polling_interval": 0.1,
         },
         env={"CELERY_BROKER_URL": "filesystem://", "CELERY_BROKER_DIR": str(folder)},
     )
