@@ -45,7 +45,7 @@ def test_the_document_list_refreshes_rows_in_place(
         messages = page.locator("ul.messagelist li")
         assert messages.count() == 1
         assert messages.inner_text() == (
-            "2 files queued for processing: Leave policy 2026.md, notes.txt."
+            "2 files uploaded, queued for processing: Leave policy 2026.md, notes.txt."
         )
         # The worker takes seconds per file: the rows are still queued or being processed.
         assert page.locator(".doc-badge[data-final=false]").count() >= 1
