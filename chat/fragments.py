@@ -145,11 +145,18 @@ def question_html(*, question: Message, corpus: Corpus, editable: bool = False) 
     return render_to_string("chat/_question.html", {"turn": view, "corpus": corpus})
 
 
-def conversation_item_html(*, conversation: Conversation, corpus: Corpus, title: str) -> str:
-    """The sidebar's entry for the conversation being shown."""
+def conversation_item_html(
+    *, conversation: Conversation, corpus: Corpus, title: str, shown: bool = True
+) -> str:
+    """The sidebar's entry for a conversation, marked as the page's own where it is `shown`."""
     return render_to_string(
         "chat/_conversation_item.html",
-        {"corpus": corpus, "conversation": conversation, "item": conversation, "item_title": title},
+        {
+            "corpus": corpus,
+            "conversation": conversation if shown else None,
+            "item": conversation,
+            "item_title": title,
+        },
     )
 
 

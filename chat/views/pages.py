@@ -20,9 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import services
-from chat.fragments import (
-    message_views,
-)
+from chat.fragments import conversation_item_html, message_views
 from chat.models import Conversation, Message, MessageRole
 from documents.models import Corpus, Role
 from documents.parsing import supported_formats_text, upload_accept
@@ -113,7 +111,12 @@ def conversation_rename(
         messages.error(request, _first_message(error))
     else:
         if _wants_json(request):
-            return JsonResponse({"title": conversation.title})
+            # The sidebar entry as the template draws it, so its buttons name the new title
+            # in the template's own words; the page marks it as shown where it is.
+            item = conversation_item_html(
+                conversation=conversation, corpus=corpus, title=conversation.title, shown=False
+            )
+            return JsonResponse({"title": conversation.title, "item_html": item})
     return redirect(conversation_url(conversation))
 
 

@@ -733,6 +733,10 @@
       try {
         const data = await window.Docent.postJSON(renameForm.action, new FormData(renameForm));
         setTitle(data.title);
+        const shown = sidebar.querySelector('[aria-current="page"]');
+        if (shown) {
+          replaceItem(shown.closest("[data-conversation-item]"), data.item_html);
+        }
         rename.open = false;
         title.focus();
         announce("Renamed to " + data.title + ".");
@@ -741,6 +745,17 @@
         input.focus();
       }
     });
+  }
+
+  /* The sidebar entry of a renamed conversation, as the server draws it (its Rename and
+     Delete buttons name the new title); it stays marked as the page's own if it was. */
+  function replaceItem(item, html) {
+    const fresh = fromServer(html).querySelector("[data-conversation-item]");
+    if (item.querySelector('a[aria-current="page"]')) {
+      fresh.querySelector("a").setAttribute("aria-current", "page");
+    }
+    item.replaceWith(fresh);
+    return fresh;
   }
 
   sidebar.addEventListener("click", function (event) {
@@ -775,18 +790,14 @@
       body.append("title", input.value);
       try {
         const data = await window.Docent.postJSON(item.dataset.renameUrl, body);
-        itemTitle.textContent = data.title;
-        button.setAttribute("aria-label", "Rename “" + data.title + "”");
-        // Delete names it too (_conversation_item.html): the new title, not the one it had.
-        const remove = item.querySelector("a[data-confirm]");
-        remove.setAttribute("aria-label", "Delete “" + data.title + "”");
-        remove.dataset.confirm =
-          "Delete “" + data.title + "”? Its questions and answers will be gone for good.";
         if (link.getAttribute("aria-current") === "page") {
           setTitle(data.title);
         }
+        editor.remove();
+        link.hidden = false;
+        const fresh = replaceItem(item, data.item_html);
         announce("Renamed to " + data.title + ".");
-        close();
+        fresh.querySelector("[data-item-rename]").focus();
       } catch (error) {
         announce(error.message);
         window.alert(error.message);

@@ -207,7 +207,16 @@ def test_rename_inline_answers_json(as_reader, conversation):
         headers={"Accept": "application/json"},
     )
     assert response.status_code == 200
-    assert response.json() == {"title": "Meal limits"}
+    data = response.json()
+    assert data["title"] == "Meal limits"
+    # The sidebar entry, drawn by its template: both buttons name the new title, and the
+    # page, not the server, marks it as the one shown.
+    item = data["item_html"]
+    assert 'aria-label="Rename “Meal limits”"' in item
+    assert 'aria-label="Delete “Meal limits”"' in item
+    assert "Delete “Meal limits”? Its questions and answers will be gone for good." in item
+    assert f'data-rename-url="{url(conversation, "rename")}"' in item
+    assert "aria-current" not in item
     conversation.refresh_from_db()
     assert conversation.title == "Meal limits"
 

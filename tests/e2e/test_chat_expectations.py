@@ -178,6 +178,21 @@ def test_a_conversation_is_renamed_and_deleted_from_its_sidebar_item(
         expect(renamed.get_by_role("button", name="Rename “Remote work”")).to_be_visible()
         delete = renamed.get_by_role("link", name="Delete “Remote work”")
         expect(delete).to_be_visible()
+        expect(renamed.get_by_role("button", name="Rename “Remote work”")).to_be_focused()
+
+        # Renamed from the page's header, the open conversation's item follows, buttons and
+        # all, and stays marked as the one shown.
+        page.get_by_text("Rename", exact=True).click()
+        page.get_by_label("New title").fill("Annual leave")
+        page.get_by_label("New title").press("Enter")
+        expect(page.locator("[data-chat-title]")).to_have_text("Annual leave")
+        expect(titles).to_have_text(["Remote work", "Annual leave"])
+        shown = _sidebar_items(page).filter(has_text="Annual leave")
+        expect(shown.get_by_role("button", name="Rename “Annual leave”")).to_be_visible()
+        expect(shown.get_by_role("link", name="Delete “Annual leave”")).to_be_visible()
+        expect(shown.locator('a[aria-current="page"]')).to_have_count(1)
+        leave.refresh_from_db()
+        assert leave.title == "Annual leave"
 
         # Delete asks first; dismissing keeps it.
         dialogs: list[str] = []
@@ -188,13 +203,13 @@ def test_a_conversation_is_renamed_and_deleted_from_its_sidebar_item(
 
         page.once("dialog", lambda dialog: answer_dialog(dialog, accept=False))
         delete.click()
-        expect(titles).to_have_text(["Remote work", "Leave questions"])
+        expect(titles).to_have_text(["Remote work", "Annual leave"])
         assert Conversation.objects.filter(pk=home.pk).exists()
         page.once("dialog", lambda dialog: answer_dialog(dialog, accept=True))
         delete.click()
         expect(page.locator(".flash")).to_have_text("Deleted the conversation “Remote work”.")
         expect(page).to_have_url(f"{live_app.url}/c/handbook/")
-        expect(titles).to_have_text(["Leave questions"])
+        expect(titles).to_have_text(["Annual leave"])
         assert (
             dialogs
             == ["Delete “Remote work”? Its questions and answers will be gone for good."] * 2
