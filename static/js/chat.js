@@ -793,9 +793,7 @@
         if (link.getAttribute("aria-current") === "page") {
           setTitle(data.title);
         }
-        editor.remove();
-        link.hidden = false;
-        const fresh = replaceItem(item, data.item_html);
+        const fresh = replaceItem(item, data.item_html); // the editor goes with the old entry
         announce("Renamed to " + data.title + ".");
         fresh.querySelector("[data-item-rename]").focus();
       } catch (error) {
